@@ -1,0 +1,1 @@
+"""An OCI Distribution registry server on Twisted."""

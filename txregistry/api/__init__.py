@@ -1,0 +1,1 @@
+"""The HTTP API: Klein routes, one module per resource."""

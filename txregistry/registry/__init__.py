@@ -1,0 +1,1 @@
+"""The registry core: repositories, blobs, uploads, manifests, tags, referrers, catalog."""

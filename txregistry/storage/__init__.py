@@ -1,0 +1,1 @@
+"""Storage: the driver interface, Distribution's layout, and drivers."""

@@ -1,0 +1,1 @@
+"""Built-in storage drivers, one module each."""

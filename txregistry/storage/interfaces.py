@@ -1,0 +1,284 @@
+"""
+The storage driver boundary.
+
+A driver stores opaque bytes under slash-separated paths; it knows nothing of
+manifests, repositories or digests.  It is modelled on Distribution's
+C{StorageDriver} so that object stores fit behind it: every call returns a
+L{Deferred}, a writer owns its buffering (so that S3 multipart parts, Azure
+blocks or GCS resumable sessions can stand behind C{append=True}), and a
+reader is pulled in pieces so that a response producer can apply
+back-pressure.
+
+Paths are absolute, C{/}-separated and match L{PATH_RE}; directories are
+implicit (created on write, and object stores have no empty ones).
+"""
+
+import re
+
+import attrs
+from twisted.plugin import IPlugin
+from zope.interface import Attribute, Interface
+
+#: The path grammar every driver accepts (Distribution's).
+PATH_RE = re.compile(r"(?:/[A-Za-z0-9._-]+)+\Z")
+
+
+class StorageError(Exception):
+    """
+    A storage driver failed.  Subclasses say how.
+
+    @ivar path: the path the failed call was about, if any.
+    """
+
+    def __init__(self, path: str | None = None, message: str | None = None):
+        self.path = path
+        super().__init__(message or path)
+
+
+class PathNotFoundError(StorageError):
+    """
+    Nothing is stored at the path.
+    """
+
+
+class InvalidPathError(StorageError):
+    """
+    The path does not match L{PATH_RE} or would leave the driver's root.
+    """
+
+
+class InvalidOffsetError(StorageError):
+    """
+    A read was asked to start before 0 or past the end of the content.
+    """
+
+
+class DriverUnavailableError(StorageError):
+    """
+    The backing store cannot be reached or refused the operation.
+    """
+
+
+def check_path(path: str, allow_root: bool = False) -> str:
+    """
+    Return C{path} if it is a valid driver path.
+
+    @param allow_root: accept C{/} too (for listing, walking and stat).
+    @raise InvalidPathError: otherwise.
+    """
+    if not isinstance(path, str) or not (
+        PATH_RE.match(path) or (allow_root and path == "/")
+    ):
+        raise InvalidPathError(path, f"invalid path {path!r}")
+    if any(part in (".", "..") for part in path.split("/")):
+        raise InvalidPathError(path, f"invalid path {path!r}")
+    return path
+
+
+@attrs.frozen
+class FileInfo:
+    """
+    What L{IStorageDriver.stat} and L{IStorageDriver.walk} report.
+
+    @ivar path: the driver path.
+    @ivar size: the size in bytes (0 for a directory).
+    @ivar mtime: the modification time in seconds since the epoch.
+    @ivar is_dir: whether the path is a directory (a prefix, for object stores).
+    """
+
+    path: str
+    size: int
+    mtime: float
+    is_dir: bool
+
+
+#: Values a L{IStorageDriver.walk} visitor may return besides C{None}.
+SKIP_DIR = "skip-dir"
+STOP_WALK = "stop-walk"
+
+
+class IFileReader(Interface):
+    """
+    Sequential access to stored content, pulled in pieces.
+    """
+
+    size = Attribute("The total size of the content in bytes (not only what is left).")
+
+    def read(max_bytes):
+        """
+        Read up to C{max_bytes} more bytes.
+
+        @return: a L{Deferred} that fires with the next piece, C{b""} at the end.
+        """
+
+    def close():
+        """
+        Release the reader's resources.  Safe to call more than once.
+
+        @return: a L{Deferred} that fires when done.
+        """
+
+
+class IFileWriter(Interface):
+    """
+    Content being written: appended to by C{write}, then either committed,
+    closed for a later append, or cancelled.
+
+    Back-pressure: C{write} returns a L{Deferred} that fires once the data has
+    been persisted (or handed to the backing store).  A caller keeps a bounded
+    number of bytes in flight and waits on those Deferreds before writing
+    more; calls may overlap and are applied in order.
+    """
+
+    size = Attribute("Total bytes written, including content that existed before an append.")
+
+    def write(data):
+        """
+        Append C{data}.
+
+        @return: a L{Deferred} that fires when C{data} is persisted.
+        """
+
+    def close():
+        """
+        Persist what was written so that a later C{writer(path, append=True)}
+        can continue it.  The content need not be readable yet.
+
+        @return: a L{Deferred}.
+        """
+
+    def commit():
+        """
+        Persist and make the content readable at the writer's path; the writer
+        is closed afterwards.
+
+        @return: a L{Deferred}.
+        """
+
+    def cancel():
+        """
+        Discard the content; the writer is closed afterwards.
+
+        @return: a L{Deferred}.
+        """
+
+
+class IStorageDriver(Interface):
+    """
+    A place to keep bytes under paths.  Every method returns a L{Deferred};
+    failures are L{StorageError} subclasses.
+    """
+
+    name = Attribute("The driver's configuration name, e.g. C{filesystem}.")
+
+    def get_content(path):
+        """
+        The whole content at C{path}, for small objects.
+
+        @return: a L{Deferred} firing with L{bytes}; L{PathNotFoundError} if
+            missing.
+        """
+
+    def put_content(path, content):
+        """
+        Store C{content} at C{path}, replacing anything there, atomically for
+        readers; parent directories are created.
+        """
+
+    def reader(path, offset=0):
+        """
+        Open C{path} for reading from C{offset}.
+
+        @return: a L{Deferred} firing with an L{IFileReader};
+            L{PathNotFoundError} if missing, L{InvalidOffsetError} if
+            C{offset} is negative or past the end.
+        """
+
+    def writer(path, append=False):
+        """
+        Open C{path} for writing.
+
+        @param append: continue content left by a previous writer's C{close}
+            instead of starting anew.
+        @return: a L{Deferred} firing with an L{IFileWriter}.
+        """
+
+    def stat(path):
+        """
+        @return: a L{Deferred} firing with a L{FileInfo}; L{PathNotFoundError}
+            if nothing is there.
+        """
+
+    def list(path):
+        """
+        The direct children of the directory C{path}, as full paths, unsorted.
+
+        @return: a L{Deferred} firing with a L{list} of L{str};
+            L{PathNotFoundError} if the directory does not exist.
+        """
+
+    def move(source, destination):
+        """
+        Move C{source} to C{destination}, replacing it; the source is gone
+        afterwards.  Atomic where the store allows it.
+        """
+
+    def delete(path):
+        """
+        Delete C{path} and, if it is a directory, everything under it.
+
+        @return: a L{Deferred}; L{PathNotFoundError} if nothing was there.
+        """
+
+    def walk(path, visit):
+        """
+        Visit every file and directory below C{path}, depth first, in lexical
+        order of names, calling C{visit(FileInfo)} on the reactor thread.
+        C{visit} may return L{SKIP_DIR} (do not descend into this directory),
+        L{STOP_WALK} (end the walk), or C{None}; or a L{Deferred} of those,
+        which the walk waits for.  Entries that vanish during the walk are
+        skipped.
+
+        @return: a L{Deferred} that fires when the walk ends;
+            L{PathNotFoundError} if C{path} does not exist.
+        """
+
+    def redirect_url(path, method):
+        """
+        A URL from which a client may fetch C{path} directly, or C{None} to
+        have the registry serve the bytes.
+
+        @return: a L{Deferred} firing with a L{str} or C{None}.
+        """
+
+    def close():
+        """
+        Release the driver's resources (thread pools, connections).
+
+        @return: a L{Deferred}.
+        """
+
+
+class IStorageDriverFactory(IPlugin):
+    """
+    Makes storage drivers of one kind; found with L{twisted.plugin.getPlugins}
+    in the L{txregistry.plugins} package, so other distributions can add
+    drivers.
+    """
+
+    name = Attribute("The key naming this driver under C{storage:} in the config.")
+
+    def validate(parameters):
+        """
+        Check the driver's parameters from the config.
+
+        @param parameters: the mapping under C{storage.<name>} (may be empty).
+        @raise txregistry.config.ConfigError: naming the offending key, e.g.
+            C{storage.filesystem.maxthreads}.
+        """
+
+    def create(parameters, reactor):
+        """
+        @param parameters: the validated mapping under C{storage.<name>}.
+        @return: an L{IStorageDriver}.
+        """

@@ -1,0 +1,1 @@
+"""twisted.web plumbing: streaming request bodies, response producers, the Site."""
