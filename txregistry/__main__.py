@@ -1,0 +1,7 @@
+"""
+C{python -m txregistry}: the L{txregistry.cli} command.
+"""
+
+from txregistry.cli import main
+
+main()

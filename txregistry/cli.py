@@ -1,0 +1,32 @@
+"""
+The C{txregistry} command (also C{python -m txregistry}).
+
+C{txregistry serve CONFIG} runs the registry in the foreground exactly as
+C{twistd -n --pidfile= txregistry --config CONFIG} does.
+"""
+
+import argparse
+import sys
+
+
+def _serve(arguments) -> None:
+    from twisted.scripts import twistd
+
+    argv = ["twistd", "--nodaemon", "--pidfile=", "txregistry"]
+    if arguments.config:
+        argv += ["--config", arguments.config]
+    sys.argv = argv
+    twistd.run()
+
+
+def main(argv=None) -> None:
+    """
+    Run the command line C{argv} (default: C{sys.argv[1:]}).
+    """
+    parser = argparse.ArgumentParser(prog="txregistry", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the registry in the foreground")
+    serve.add_argument("config", nargs="?", help="configuration file (Distribution's format)")
+    serve.set_defaults(run=_serve)
+    arguments = parser.parse_args(argv)
+    arguments.run(arguments)

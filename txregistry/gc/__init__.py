@@ -1,0 +1,1 @@
+"""Background maintenance: upload purging (and, later, garbage collection)."""

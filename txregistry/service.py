@@ -1,0 +1,197 @@
+"""
+Assembling the running registry from a configuration: the storage driver,
+the HTTP listener serving the API, and the background services.
+"""
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
+from twisted.logger import Logger
+
+from txregistry.api.app import RegistryAPI
+from txregistry.api.errors import render_error
+from txregistry.api.urls import URLBuilder
+from txregistry.config import Config, ConfigError
+from txregistry.gc.purge import UploadPurger
+from txregistry.health import StorageHealth
+from txregistry.registry import errors
+from txregistry.registry.manifeststore import ValidationPolicy
+from txregistry.registry.registry import Registry, RegistryPolicy
+from txregistry.storage.plugins import get_driver_factory
+from txregistry.web.site import RegistrySite
+
+_log = Logger()
+
+
+def listen_endpoint(http, reactor):
+    """
+    The server endpoint for C{http.addr} and C{http.net}.
+
+    @raise ConfigError: if the address does not parse.
+    """
+    if http.net == "unix":
+        return UNIXServerEndpoint(reactor, http.addr)
+    host, sep, port_text = http.addr.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigError("http.addr", f"expected HOST:PORT, got {http.addr!r}")
+    port = int(port_text)
+    if host.startswith("[") and host.endswith("]"):
+        return TCP6ServerEndpoint(reactor, port, interface=host[1:-1])
+    return TCP4ServerEndpoint(reactor, port, interface=host)
+
+
+def validation_policy(config: Config) -> ValidationPolicy:
+    """
+    The manifest validation rules of the C{validation} section.
+    """
+    validation = config.validation
+    return ValidationPolicy(
+        enabled=not validation.disabled,
+        url_allow=tuple(validation.url_allow),
+        url_deny=tuple(validation.url_deny),
+        index_platforms=validation.index_platforms,
+        platform_list=frozenset(validation.platform_list),
+    )
+
+
+def create_driver(config: Config, reactor):
+    """
+    The storage driver the configuration names, found among the plugins.
+
+    @raise ConfigError: unknown driver or invalid parameters.
+    """
+    factory = get_driver_factory(config.storage.driver)
+    factory.validate(config.storage.parameters)
+    return factory.create(config.storage.parameters, reactor)
+
+
+class Listener(Service):
+    """
+    Listens on an endpoint while running.  Listening happens in
+    L{privilegedStartService}, so a failure (address in use) stops start-up
+    with an error rather than leaving a registry that serves nothing.
+
+    @ivar port: the L{IListeningPort}, once listening.
+    """
+
+    _log = Logger()
+
+    def __init__(self, endpoint, factory):
+        self._endpoint = endpoint
+        self._factory = factory
+        self.port = None
+
+    def privilegedStartService(self):
+        """
+        Listen now.
+        """
+        super().privilegedStartService()
+        failures = []
+        self._endpoint.listen(self._factory).addCallbacks(self._listening, failures.append)
+        if failures:
+            failures[0].raiseException()
+
+    def _listening(self, port):
+        self.port = port
+        address = port.getHost()
+        self._log.info(
+            "txregistry: listening on {address}",
+            address=getattr(address, "name", None) or f"{address.host}:{address.port}",
+        )
+
+    def startService(self):
+        """
+        Listen, unless L{privilegedStartService} did already.
+        """
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    def stopService(self):
+        """
+        Stop listening.
+        """
+        super().stopService()
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None
+
+
+class RegistryService(MultiService):
+    """
+    The whole registry as one service.
+
+    @ivar driver: the storage driver.
+    @ivar api: the L{RegistryAPI}.
+    @ivar site: the L{RegistrySite} serving it.
+    @ivar listener: the L{Listener}.
+    """
+
+    def __init__(self, config: Config, reactor):
+        super().__init__()
+        self._config = config
+        self._reactor = reactor
+        self.driver = create_driver(config, reactor)
+        storage = config.storage
+        policy = RegistryPolicy(
+            delete_enabled=storage.delete_enabled,
+            read_only=storage.maintenance.readonly_enabled,
+            validation=validation_policy(config),
+        )
+        registry = Registry(self.driver, reactor, policy)
+        http = config.http
+        self.api = RegistryAPI(
+            registry,
+            URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls),
+            catalog_max_entries=config.catalog.maxentries,
+            tags_max=config.tags.maxtags,
+        )
+        self._health = None
+        if config.health.storagedriver.enabled:
+            self._health = StorageHealth(self.driver, config.health.storagedriver.threshold)
+            timer = self._health.service(config.health.storagedriver.interval, reactor)
+            timer.setServiceParent(self)
+        self.site = RegistrySite(
+            self.api.resource(),
+            self.api.body_router,
+            extra_headers=sorted(http.headers.items()),
+            access_log=not config.log.accesslog_disabled,
+            gate=self._gate if self._health is not None else None,
+            reactor=reactor,
+        )
+        self.listener = Listener(listen_endpoint(http, reactor), self.site)
+        self.listener.setServiceParent(self)
+        purging = storage.maintenance.uploadpurging
+        if purging.enabled and not policy.read_only:
+            UploadPurger(
+                self.driver, reactor, purging.age, purging.interval, purging.dryrun
+            ).setServiceParent(self)
+
+    def _gate(self, request):
+        if self._health.healthy or request.path == b"/":
+            return None
+        return render_error(request, errors.RegistryError(errors.UNAVAILABLE))
+
+    def startService(self):
+        """
+        Start listening and say where, and where the data lives.
+        """
+        super().startService()
+        storage = self._config.storage
+        where = storage.parameters.get("rootdirectory", "")
+        _log.info(
+            "txregistry: storage driver {driver}{where}",
+            driver=storage.driver,
+            where=f" at {where}" if where else "",
+        )
+        for warning in self._config.warnings:
+            _log.warn("configuration: {warning}", warning=warning)
+
+    async def _stop(self):
+        await super().stopService()
+        await self.driver.close()
+
+    def stopService(self):
+        """
+        Stop listening and the background services, then release storage.
+        """
+        return ensureDeferred(self._stop())

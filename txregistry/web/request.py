@@ -1,0 +1,73 @@
+"""
+The request class of the registry's site: it chooses where the body goes as
+soon as the headers are in, and adds the headers every response carries.
+"""
+
+from twisted.web import server
+
+from txregistry.web.sink import BodySink, BoundedBody
+
+#: What a body may hold on endpoints that do not use one.
+_IGNORED_BODY_LIMIT = 0
+
+
+class RegistryRequest(server.Request):
+    """
+    A request whose body is routed early.
+
+    When the headers are complete (L{gotLength}), the site's C{body_router}
+    is asked what to do with the body, given the method and target: stream
+    it (an L{IBodyConsumer} L{Deferred}), keep up to a limit in memory (an
+    L{int}), or drop it (C{None}).
+    """
+
+    def gotLength(self, length):
+        """
+        Pick the body's destination instead of twisted.web's buffer.
+        """
+        channel = self.channel
+        method = getattr(channel, "_command", None)
+        target = getattr(channel, "_path", None)
+        router = getattr(channel.site, "body_router", None)
+        decision = None
+        if router is not None and method is not None and target is not None:
+            decision = router(self, method, target)
+        if decision is None:
+            self.content = BoundedBody(_IGNORED_BODY_LIMIT)
+        elif isinstance(decision, int):
+            self.content = BoundedBody(decision)
+        else:
+            self.content = BodySink(self.transport, channel, decision)
+
+    def requestReceived(self, command, path, version):
+        """
+        The whole body is in: tell a streaming sink before the handler runs.
+        """
+        if isinstance(self.content, BodySink):
+            self.content.body_complete()
+        super().requestReceived(command, path, version)
+
+    def process(self):
+        """
+        Add the headers every response carries, then render (unless the
+        site's gate answers instead).
+        """
+        site = self.channel.site
+        for name, values in site.response_headers:
+            self.responseHeaders.setRawHeaders(name, values)
+        if site.gate is not None:
+            body = site.gate(self)
+            if body is not None:
+                self.site = site
+                self.write(body)
+                self.finish()
+                return
+        super().process()
+
+    def connectionLost(self, reason):
+        """
+        Release a streaming upload whose client went away.
+        """
+        if isinstance(self.content, BodySink) and not self.finished:
+            self.content.connection_lost()
+        super().connectionLost(reason)

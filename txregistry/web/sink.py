@@ -1,0 +1,286 @@
+"""
+Where request bodies go while they arrive.
+
+twisted.web buffers a whole body (in memory or a temporary file) before a
+resource sees the request.  L{RegistryRequest} replaces that buffer, once the
+headers are in, by one of these:
+
+ - L{BodySink} streams the body to an L{IBodyConsumer} (a blob upload) as it
+   arrives, pausing the client's transport while the consumer is behind;
+ - L{BoundedBody} keeps a small body (a manifest) in memory up to a limit
+   and discards the rest, remembering that it overflowed.
+
+Both offer the file-like methods twisted.web calls on C{request.content}.
+"""
+
+import collections
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+from zope.interface import Interface
+
+_PENDING = object()
+
+#: Bytes handed to the consumer per write (and hashed in one piece).
+BATCH_SIZE = 1024 * 1024
+#: Pause the client when this many bytes wait in memory...
+HIGH_WATER = 8 * 1024 * 1024
+#: ...and let it send again below this many.
+LOW_WATER = 2 * 1024 * 1024
+
+
+class IBodyConsumer(Interface):
+    """
+    Takes a request body piece by piece.
+    """
+
+    def write(data):
+        """
+        Take the next piece.
+
+        @return: a L{Deferred} that fires once the piece is stored.
+        """
+
+    def finish():
+        """
+        The body is complete and every write has fired.
+
+        @return: a L{Deferred} of the request's outcome, handed to the handler.
+        """
+
+    def abort():
+        """
+        The body will not be completed (the client went away, or a write
+        failed); release what is held.
+
+        @return: a L{Deferred}.
+        """
+
+
+class _FileLike:
+    """
+    The part of the file interface twisted.web uses on C{request.content}.
+    """
+
+    def seek(self, offset, whence=0):
+        """
+        Ignored: the body is not kept for rereading.
+        """
+
+    def tell(self) -> int:
+        """
+        @return: 0, so twisted.web does not parse the body as a form.
+        """
+        return 0
+
+    def read(self, size=-1) -> bytes:
+        """
+        @return: C{b""}; read the body through the sink's own API.
+        """
+        return b""
+
+    def close(self):
+        """
+        Called by twisted.web when the request is done or lost.
+        """
+
+
+class BoundedBody(_FileLike):
+    """
+    A body kept in memory up to C{limit} bytes.
+
+    @ivar overflowed: whether more than C{limit} bytes arrived.
+    @ivar length: how many bytes arrived in all.
+    """
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._pieces = []
+        self._kept = 0
+        self.length = 0
+        self.overflowed = False
+
+    def write(self, data: bytes) -> None:
+        """
+        Keep C{data}, unless over the limit.
+        """
+        self.length += len(data)
+        if self._kept + len(data) > self._limit:
+            self.overflowed = True
+            self._pieces = []
+            return
+        if not self.overflowed:
+            self._pieces.append(data)
+            self._kept += len(data)
+
+    def getvalue(self) -> bytes:
+        """
+        @return: the body (empty if it overflowed).
+        """
+        return b"".join(self._pieces)
+
+
+class BodySink(_FileLike):
+    """
+    Streams a request body into an L{IBodyConsumer} with back-pressure.
+
+    The consumer is not known when the first bytes may arrive: it comes
+    from C{consumer}, a L{Deferred} (the session must be looked up in
+    storage first); until then, bytes wait here.  If it fails, the body is
+    read and dropped and the failure becomes the outcome.
+
+    The request handler calls L{wait} for the outcome: the result of the
+    consumer's C{finish}, or why the body could not be taken.
+    """
+
+    _log = Logger()
+
+    def __init__(self, transport, channel, consumer: Deferred):
+        self._transport = transport
+        self._channel = channel
+        self._consumer = None
+        self._queue = collections.deque()
+        self._queued = 0
+        self._in_flight = 0
+        self._paused = False
+        self._saved_timeout = None
+        self._complete = False
+        self._ended = False
+        self._failure = None
+        self._outcome = _PENDING
+        self._waiters = []
+        consumer.addCallbacks(self._got_consumer, self._fail)
+
+    def wait(self) -> Deferred:
+        """
+        @return: a L{Deferred} of the outcome.  Cancelling it leaves the
+            upload itself alone (it ends when the connection does).
+        """
+        d = Deferred()
+        if self._outcome is _PENDING:
+            self._waiters.append(d)
+        else:
+            d.callback(self._outcome)
+        return d
+
+    def _set_outcome(self, result) -> None:
+        self._outcome = result
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            if not d.called:
+                d.callback(result)
+
+    # twisted.web's side
+
+    def write(self, data: bytes) -> None:
+        """
+        Called by twisted.web with each piece of the body.
+        """
+        if self._ended or self._failure is not None:
+            return
+        self._queue.append(data)
+        self._queued += len(data)
+        if self._queued + self._in_flight >= HIGH_WATER:
+            self._pause()
+        self._pump()
+
+    def body_complete(self) -> None:
+        """
+        Called when the last byte of the body has arrived.
+        """
+        self._complete = True
+        self._pump()
+
+    def connection_lost(self) -> None:
+        """
+        The client went away before the request was answered.
+        """
+        if not self._ended:
+            self._end_with(ConnectionError("the client closed the connection"))
+
+    # the consumer's side
+
+    def _got_consumer(self, consumer) -> None:
+        if self._ended:
+            # Lost while the consumer was being prepared.
+            ensureDeferred(_release(consumer))
+            return
+        self._consumer = consumer
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._consumer is None or self._ended:
+            return
+        while self._queue and self._in_flight < HIGH_WATER:
+            batch = self._take_batch()
+            self._in_flight += len(batch)
+            d = self._consumer.write(batch)
+            d.addCallbacks(self._written, self._fail, callbackArgs=(len(batch),))
+            if self._ended:
+                return
+        if self._paused and not self._complete and self._queued + self._in_flight < LOW_WATER:
+            self._resume()
+        if self._complete and not self._queue and self._in_flight == 0:
+            self._ended = True
+            self._consumer.finish().addBoth(self._set_outcome)
+
+    def _take_batch(self) -> bytes:
+        pieces = []
+        size = 0
+        while self._queue and size < BATCH_SIZE:
+            piece = self._queue.popleft()
+            pieces.append(piece)
+            size += len(piece)
+        self._queued -= size
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _written(self, _, length: int) -> None:
+        self._in_flight -= length
+        self._pump()
+
+    def _fail(self, failure) -> None:
+        if self._ended:
+            if self._failure is None:
+                self._log.failure("body consumer failed after the end", failure)
+            return
+        self._end_with(failure)
+
+    def _end_with(self, failure) -> None:
+        # Drop what waits, read and discard the rest of the body, release
+        # the consumer, report the failure.
+        self._ended = True
+        self._failure = failure
+        self._queue.clear()
+        self._queued = 0
+        if self._paused and not self._complete:
+            self._resume()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            d = ensureDeferred(_release(consumer))
+        else:
+            d = Deferred()
+            d.callback(None)
+        d.addCallback(lambda _: self._set_outcome(failure))
+
+    # flow control
+
+    def _pause(self) -> None:
+        if self._paused or self._complete or self._transport is None:
+            return
+        self._paused = True
+        self._transport.pauseProducing()
+        # The channel's idle timer only restarts when bytes arrive; while we
+        # hold the client paused it must not fire.
+        self._saved_timeout = self._channel.setTimeout(None)
+
+    def _resume(self) -> None:
+        self._paused = False
+        self._channel.setTimeout(self._saved_timeout)
+        self._transport.resumeProducing()
+
+
+async def _release(consumer) -> None:
+    try:
+        await consumer.abort()
+    except Exception:
+        BodySink._log.failure("releasing an abandoned upload failed")
