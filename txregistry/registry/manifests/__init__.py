@@ -1,0 +1,73 @@
+"""
+Manifests: parsing and validating them on push, reading them from storage,
+and what they reference.
+"""
+
+from txregistry.registry.manifests.descriptor import Descriptor, Platform
+from txregistry.registry.manifests.manifest import ParsedManifest
+from txregistry.registry.manifests.mediatypes import (
+    DOCKER_CONFIG,
+    DOCKER_FOREIGN_LAYER,
+    DOCKER_FOREIGN_LAYER_UNCOMPRESSED,
+    DOCKER_LAYER,
+    DOCKER_LAYER_UNCOMPRESSED,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_PLUGIN_CONFIG,
+    MANIFEST_TYPES,
+    OCI_ARTIFACT_MANIFEST,
+    OCI_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE,
+    OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+    SCHEMA1_LAYER,
+    SCHEMA1_SIGNED,
+    SCHEMA1_TYPES,
+    SCHEMA1_UNSIGNED,
+    parse_accept,
+)
+from txregistry.registry.manifests.parse import (
+    MAX_MANIFEST_SIZE,
+    load_stored,
+    parse_manifest,
+)
+
+__all__ = [
+    "DOCKER_CONFIG",
+    "DOCKER_FOREIGN_LAYER",
+    "DOCKER_FOREIGN_LAYER_UNCOMPRESSED",
+    "DOCKER_LAYER",
+    "DOCKER_LAYER_UNCOMPRESSED",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "DOCKER_PLUGIN_CONFIG",
+    "MANIFEST_TYPES",
+    "MAX_MANIFEST_SIZE",
+    "OCI_ARTIFACT_MANIFEST",
+    "OCI_CONFIG",
+    "OCI_EMPTY",
+    "OCI_INDEX",
+    "OCI_LAYER",
+    "OCI_LAYER_GZIP",
+    "OCI_LAYER_NONDISTRIBUTABLE",
+    "OCI_LAYER_NONDISTRIBUTABLE_GZIP",
+    "OCI_LAYER_NONDISTRIBUTABLE_ZSTD",
+    "OCI_LAYER_ZSTD",
+    "OCI_MANIFEST",
+    "SCHEMA1_LAYER",
+    "SCHEMA1_SIGNED",
+    "SCHEMA1_TYPES",
+    "SCHEMA1_UNSIGNED",
+    "Descriptor",
+    "ParsedManifest",
+    "Platform",
+    "load_stored",
+    "parse_accept",
+    "parse_manifest",
+]
