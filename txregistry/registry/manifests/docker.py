@@ -21,10 +21,6 @@ def _check_layers(layers) -> None:
                 f"layers[{i}].mediaType: {layer.media_type!r} is not a Docker"
                 " layer type (use an OCI image manifest for other types)"
             )
-        # Distribution refuses these too ("missing URL on layer"): clients
-        # never push foreign layers, so without urls nobody can fetch them.
-        if layer.media_type in mediatypes.DOCKER_FOREIGN_LAYER_TYPES and not layer.urls:
-            raise invalid(f"layers[{i}].urls: a foreign layer needs at least one URL")
 
 
 def read_manifest(doc: JSONObject, raw: bytes) -> ParsedManifest:
@@ -32,10 +28,10 @@ def read_manifest(doc: JSONObject, raw: bytes) -> ParsedManifest:
     Read a Docker schema 2 image manifest: C{config} and C{layers}.
 
     Strict mode also requires every layer to be of a Docker layer type
-    (C{rootfs.diff.tar.gzip}, C{rootfs.diff.tar} or a foreign variant) and
-    every foreign layer to carry C{urls}.  Both foreign variants are
-    foreign here; Distribution only knows the gzip one and would require the
-    uncompressed one as a blob.
+    (C{rootfs.diff.tar.gzip}, C{rootfs.diff.tar} or a foreign variant).  A
+    foreign layer without C{urls} is not refused here (Distribution refuses
+    it while checking references): it is then required as a blob of the
+    repository, like any layer, so a registry that holds it can serve it.
 
     @param doc: the root object, C{schemaVersion} and C{mediaType} checked.
     @param raw: the manifest bytes.
