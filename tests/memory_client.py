@@ -28,11 +28,14 @@ def sha256(data: bytes) -> str:
 class Reply:
     """
     A response, read whole.
+
+    @ivar length: the C{Content-Length} (for a C{GET}), or C{None}.
     """
 
     code: int
     headers: Headers
     body: bytes
+    length: int | None
 
     def header(self, name: str) -> str | None:
         """
@@ -75,7 +78,11 @@ class MemoryClient:
         response = self.testcase.successResultOf(d)
         content = treq.content(response)
         self.memory.flush()
-        return Reply(response.code, response.headers, self.testcase.successResultOf(content))
+        # Twisted's client keeps Content-Length out of the headers.
+        length = response.length if isinstance(response.length, int) else None
+        return Reply(
+            response.code, response.headers, self.testcase.successResultOf(content), length
+        )
 
     def push_blob(self, name: str, data: bytes) -> str:
         """

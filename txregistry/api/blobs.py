@@ -36,11 +36,11 @@ def parse_range(value: str | None, size: int):
             raise _unsatisfiable(size)
         return max(size - suffix, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None
     if first >= size:
         raise _unsatisfiable(size)
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 

@@ -34,11 +34,11 @@ def install(app) -> None:
     """
 
     @app.handle_errors(errors.RegistryError)
-    def registry_error(instance, request, failure):
+    def registry_error(request, failure):
         return render_error(request, failure.value)
 
     @app.handle_errors(NotFound)
-    def not_found(instance, request, failure):
+    def not_found(request, failure):
         return render_error(
             request,
             errors.RegistryError(
@@ -47,7 +47,7 @@ def install(app) -> None:
         )
 
     @app.handle_errors(MethodNotAllowed)
-    def method_not_allowed(instance, request, failure):
+    def method_not_allowed(request, failure):
         allowed = ", ".join(failure.value.valid_methods or ())
         return render_error(
             request,
@@ -59,12 +59,12 @@ def install(app) -> None:
         )
 
     @app.handle_errors(DriverUnavailableError)
-    def storage_unavailable(instance, request, failure):
+    def storage_unavailable(request, failure):
         _log.failure("storage unavailable", failure)
         return render_error(request, errors.RegistryError(errors.UNAVAILABLE))
 
     @app.handle_errors(Exception)
-    def unexpected(instance, request, failure):
+    def unexpected(request, failure):
         # Never a traceback to the client: the details go to the log.
         if failure.check(StorageError):
             _log.failure("storage error", failure)

@@ -22,7 +22,7 @@ def header(request, name: str) -> str | None:
     """
     A request header as text, or C{None}.
     """
-    value = request.getHeader(name)
+    value = request.getHeader(name.encode("latin-1"))
     return None if value is None else value.decode("latin-1")
 
 
