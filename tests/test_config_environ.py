@@ -4,8 +4,8 @@ Tests for Distribution's C{REGISTRY_*} environment overrides.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from txregistry.config import ConfigError
 from tests.configdocs import document, parse
+from txregistry.config import ConfigError
 
 FILESYSTEM = document(storage={"filesystem": {"rootdirectory": "/var/lib/registry"}})
 
@@ -231,10 +231,9 @@ class OverrideTests(SynchronousTestCase):
             "REGISTRY_NOTIFICATIONS_EVENTS_INCLUDEREFERENCES": "false",
         })
         self.assertTrue(config.notifications.events_includereferences)
-        self.assertEqual(config.warnings, [
-            "ignoring unrecognized environment variable "
-            "REGISTRY_NOTIFICATIONS_EVENTS_INCLUDEREFERENCES",
-        ])
+        ignored = "REGISTRY_NOTIFICATIONS_EVENTS_INCLUDEREFERENCES"
+        self.assertEqual(config.warnings,
+                         [f"ignoring unrecognized environment variable {ignored}"])
 
     def test_healthCheckerNames(self):
         """

@@ -5,8 +5,8 @@ features not implemented yet, unknown keys.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from txregistry.config import ConfigError
 from tests.configdocs import document, parse
+from txregistry.config import ConfigError
 
 ENDPOINT = {"name": "hook", "url": "https://hooks.example/registry"}
 

@@ -8,6 +8,7 @@ import os
 import yaml
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.configdocs import FIXTURES, SAMPLE, document, parse
 from txregistry.config import (
     DEFAULT_ROOT_DIRECTORY,
     ConfigError,
@@ -15,7 +16,6 @@ from txregistry.config import (
     load_config,
     parse_config,
 )
-from tests.configdocs import FIXTURES, SAMPLE, document, parse
 
 
 class FileTests(SynchronousTestCase):
@@ -287,7 +287,8 @@ class DefaultsTests(SynchronousTestCase):
         """
         validation = self.config.validation
         self.assertFalse(validation.disabled)
-        self.assertEqual((validation.manifests_urls_allow, validation.manifests_urls_deny), ([], []))
+        self.assertEqual(validation.manifests_urls_allow, [])
+        self.assertEqual(validation.manifests_urls_deny, [])
         self.assertEqual(validation.manifests_indexes_platforms, "all")
         self.assertEqual(validation.manifests_indexes_platformlist, [])
 

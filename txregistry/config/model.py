@@ -318,7 +318,9 @@ class _AuthNode(MapOf):
             return None
         if provider not in AUTH_PROVIDERS:
             known = ", ".join([*AUTH_PROVIDERS, "none"])
-            raise ConfigError(join(key, provider), f"unknown auth provider; expected one of {known}")
+            raise ConfigError(
+                join(key, provider), f"unknown auth provider; expected one of {known}"
+            )
         node = AUTH_PROVIDERS[provider]
         return AuthConfig(
             provider=provider, options=node.validate(options, join(key, provider), warnings)

@@ -225,7 +225,7 @@ class URL(Text):
         text = super().check(value, key)
         try:
             parts = urlsplit(text)
-            parts.port
+            parts.port  # noqa: B018 - reading the port checks it
         except ValueError as error:
             raise ConfigError(key, f"invalid URL {text!r}: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -477,6 +477,9 @@ class Group(Node):
     A mapping with fixed keys whose values are collected into a flat
     dictionary: a L{Section}, or a mapping nested inside one by dotted
     setting keys.  Unknown keys are warned about and ignored.
+
+    A nested group has no value of its own: its section collects it
+    (L{collect}) rather than validating it.
     """
 
     container = dict
@@ -515,7 +518,9 @@ class Group(Node):
             else:
                 values[entry.target] = entry.node.validate(value, join(key, name), warnings)
 
-    def other(self, name: object, value: object, key: str, warnings: Warnings, values: dict) -> None:
+    def other(
+        self, name: object, value: object, key: str, warnings: Warnings, values: dict
+    ) -> None:
         """
         Deal with an undeclared key: warn and ignore it.
         """
@@ -580,7 +585,9 @@ class Section(Group):
         for key, node in (extras or {}).items():
             self.add(key, key, node, key)
 
-    def other(self, name: object, value: object, key: str, warnings: Warnings, values: dict) -> None:
+    def other(
+        self, name: object, value: object, key: str, warnings: Warnings, values: dict
+    ) -> None:
         if self.others is None:
             super().other(name, value, key, warnings, values)
             return
