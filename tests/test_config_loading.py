@@ -4,6 +4,8 @@ defaults of every section.
 """
 
 import os
+import shutil
+import tempfile
 
 import yaml
 from twisted.trial.unittest import SynchronousTestCase
@@ -23,11 +25,15 @@ class FileTests(SynchronousTestCase):
     L{load_config} reads YAML files.
     """
 
+    def setUp(self):
+        self.directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.directory)
+
     def write(self, text):
         """
         Write C{text} to a new file and return its path.
         """
-        path = self.mktemp()
+        path = os.path.join(self.directory, "config.yml")
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(text)
         return path
@@ -47,7 +53,7 @@ class FileTests(SynchronousTestCase):
         """
         A file that does not exist is an error keyed by its path.
         """
-        path = self.mktemp()
+        path = os.path.join(self.directory, "missing.yml")
         error = self.assertRaises(ConfigError, load_config, path, {})
         self.assertEqual(error.key, path)
         self.assertIn("No such file", error.message)
