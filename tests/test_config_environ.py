@@ -43,7 +43,7 @@ class OverrideTests(SynchronousTestCase):
         })
         self.assertEqual(config.storage.maintenance.uploadpurging.age, 7200)
         self.assertEqual(config.catalog.maxentries, 5)
-        self.assertEqual(len(config.validation.manifests_urls_allow), 2)
+        self.assertEqual(len(config.validation.url_allow), 2)
         self.assertEqual(config.log.level, "debug")
         self.assertEqual(config.storage.parameters["maxthreads"], 50)
 
@@ -199,9 +199,9 @@ class OverrideTests(SynchronousTestCase):
             "REGISTRY_VALIDATION_MANIFESTS_URLS_DENY_0": "^http://bad",
         })
         validation = config.validation
-        self.assertEqual([p.pattern for p in validation.manifests_urls_allow],
+        self.assertEqual([p.pattern for p in validation.url_allow],
                          ["^https://", "^http://"])
-        self.assertEqual([p.pattern for p in validation.manifests_urls_deny], ["^http://bad"])
+        self.assertEqual([p.pattern for p in validation.url_deny], ["^http://bad"])
 
     def test_listIndexPastEnd(self):
         """

@@ -293,10 +293,10 @@ class DefaultsTests(SynchronousTestCase):
         """
         validation = self.config.validation
         self.assertFalse(validation.disabled)
-        self.assertEqual(validation.manifests_urls_allow, [])
-        self.assertEqual(validation.manifests_urls_deny, [])
-        self.assertEqual(validation.manifests_indexes_platforms, "all")
-        self.assertEqual(validation.manifests_indexes_platformlist, [])
+        self.assertEqual(validation.url_allow, [])
+        self.assertEqual(validation.url_deny, [])
+        self.assertEqual(validation.index_platforms, "all")
+        self.assertEqual(validation.platform_list, [])
 
     def test_rest(self):
         """
@@ -471,11 +471,10 @@ class ValuesTests(SynchronousTestCase):
             },
         })).validation
         self.assertFalse(validation.disabled)
-        self.assertTrue(validation.manifests_urls_allow[0].match("https://x"))
-        self.assertTrue(validation.manifests_urls_deny[0].match("https://bad.example/x"))
-        self.assertEqual(validation.manifests_indexes_platforms, "list")
-        platform = validation.manifests_indexes_platformlist[0]
-        self.assertEqual((platform.architecture, platform.os), ("amd64", "linux"))
+        self.assertTrue(validation.url_allow[0].match("https://x"))
+        self.assertTrue(validation.url_deny[0].match("https://bad.example/x"))
+        self.assertEqual(validation.index_platforms, "list")
+        self.assertEqual(validation.platform_list, [("amd64", "linux")])
         self.assertTrue(parse(document(validation={"disabled": True})).validation.disabled)
 
     def test_authNone(self):

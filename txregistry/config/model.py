@@ -693,10 +693,14 @@ class Platform:
 
 def _finish_validation(values: dict, mapping: dict, key: str, warnings: Warnings) -> None:
     """
-    Fold the deprecated C{enabled} into C{disabled}, as Distribution does.
+    Fold the deprecated C{enabled} into C{disabled}, as Distribution does;
+    list platforms as pairs.
     """
     if values.pop("enabled", False):
         values["disabled"] = False
+    values["platform_list"] = [
+        (platform.architecture, platform.os) for platform in values["platform_list"]
+    ]
 
 
 @attrs.frozen(kw_only=True)
@@ -706,22 +710,25 @@ class ValidationConfig:
 
     @ivar disabled: whether the checks are off (C{enabled: true}, the
         deprecated inverse, wins over it).
-    @ivar manifests_urls_allow: compiled patterns foreign URLs must match.
-    @ivar manifests_urls_deny: compiled patterns foreign URLs must not match.
-    @ivar manifests_indexes_platforms: C{all}, C{none} or C{list}.
+    @ivar url_allow: C{manifests.urls.allow}, compiled: patterns foreign URLs
+        must match.
+    @ivar url_deny: C{manifests.urls.deny}, compiled: patterns foreign URLs
+        must not match.
+    @ivar index_platforms: C{manifests.indexes.platforms}: C{all}, C{none}
+        or C{list}.
+    @ivar platform_list: C{manifests.indexes.platformlist} as
+        C{(architecture, os)} pairs.
     """
 
     disabled: bool = setting(FLAG, default=False)
-    manifests_urls_allow: list[re.Pattern] = setting(
+    url_allow: list[re.Pattern] = setting(
         ListOf(Pattern()), key="manifests.urls.allow", factory=list
     )
-    manifests_urls_deny: list[re.Pattern] = setting(
-        ListOf(Pattern()), key="manifests.urls.deny", factory=list
-    )
-    manifests_indexes_platforms: str = setting(
+    url_deny: list[re.Pattern] = setting(ListOf(Pattern()), key="manifests.urls.deny", factory=list)
+    index_platforms: str = setting(
         Choice(("all", "none", "list"), fold=True), key="manifests.indexes.platforms", default="all"
     )
-    manifests_indexes_platformlist: list[Platform] = setting(
+    platform_list: list[tuple[str | None, str | None]] = setting(
         ListOf(Section(Platform)), key="manifests.indexes.platformlist", factory=list
     )
 
