@@ -4,7 +4,9 @@ The C{twistd txregistry} command: options and the service it runs.
 
 import os
 
+from twisted.logger import ILogObserver
 from twisted.python import usage
+from twisted.python.components import Componentized
 
 from txregistry.config import ConfigError, load_config
 from txregistry.logs import make_observer, twistd_log_file
@@ -40,17 +42,30 @@ class Options(usage.Options):
             get_driver_factory(storage.driver).validate(storage.parameters)
         except ConfigError as e:
             raise usage.UsageError(f"invalid configuration: {e}")
-        parent = getattr(self, "parent", None)
-        if parent is not None and not parent.get("logger"):
-            parent["logger"] = self._observer_factory(parent)
 
-    def _observer_factory(self, twistd_options):
-        log_config = self["configuration"].log
 
-        def factory():
-            return make_observer(log_config, twistd_log_file(twistd_options))
+class _TwistdRegistryService(RegistryService):
+    """
+    The registry as twistd runs it: it gives the application the log
+    observer the C{log} section asks for (twistd uses an application's
+    L{ILogObserver} component unless C{--logger} names another), writing
+    where twistd's own options say.
+    """
 
-        return factory
+    def __init__(self, config, reactor, twistd_options):
+        super().__init__(config, reactor)
+        self._twistd_options = twistd_options
+
+    def setServiceParent(self, parent):
+        """
+        Join the application and give it the log observer.
+        """
+        if isinstance(parent, Componentized) and parent.getComponent(ILogObserver) is None:
+            parent.setComponent(
+                ILogObserver,
+                make_observer(self._config.log, twistd_log_file(self._twistd_options)),
+            )
+        super().setServiceParent(parent)
 
 
 def makeService(options):
@@ -59,4 +74,4 @@ def makeService(options):
     """
     from twisted.internet import reactor
 
-    return RegistryService(options["configuration"], reactor)
+    return _TwistdRegistryService(options["configuration"], reactor, options.parent or {})

@@ -6,15 +6,47 @@ every response carries, HTTP/1.1 only, and the access log.
 import time
 
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import http, server
 
 from txregistry.web.request import RegistryRequest
 
 API_VERSION_HEADER = (b"Docker-Distribution-API-Version", [b"registry/2.0"])
 
 
+_access = Logger(namespace="txregistry.access")
+
+
 def _text(value: bytes | None) -> str:
     return "-" if not value else value.decode("latin-1")
+
+
+class RegistryChannel(http.HTTPChannel):
+    """
+    HTTP/1.1, answering a TLS handshake sent to a cleartext port at once.
+
+    Clients told to skip TLS verification (skopeo, podman, containerd) try
+    HTTPS first and fall back to HTTP when that fails; twisted.web would
+    wait for a request line that never comes, and the fallback would only
+    happen at the client's handshake timeout (10 s per connection).  Go's
+    server, and so Distribution, answers with a 400 immediately; so do we.
+    """
+
+    _first = True
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Check the first byte of the connection, then parse HTTP.
+        """
+        if self._first and data:
+            self._first = False
+            if data[:1] == b"\x16":
+                self.transport.write(
+                    b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                    b"Client sent an HTTP request to an HTTPS server.\n"
+                )
+                self.transport.loseConnection()
+                return
+        super().dataReceived(data)
 
 
 class RegistrySite(server.Site):
@@ -28,7 +60,8 @@ class RegistrySite(server.Site):
     """
 
     requestFactory = RegistryRequest
-    _access = Logger(namespace="txregistry.access")
+    protocol = RegistryChannel
+    noisy = False
 
     def __init__(self, resource, body_router, extra_headers=(), access_log=True,
                  gate=None, reactor=None):
@@ -58,7 +91,7 @@ class RegistrySite(server.Site):
         client = request.getClientAddress()
         host = getattr(client, "host", "-")
         length = request.sentLength
-        self._access.info(
+        _access.info(
             '{remote} - - [{when}] "{method} {uri} {protocol}" {status} {length} '
             '"{referer}" "{useragent}"',
             remote=host,
