@@ -793,6 +793,7 @@ class DriverTests:
             self.driver.walk("/", lambda info: Deferred.fromCoroutine(fail_later(info))),
             KeyError,
         )
+        await self.assertFails(self.driver.walk("/", fail_later), KeyError)
 
     async def test_walk_missing(self) -> None:
         """

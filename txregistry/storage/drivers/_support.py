@@ -7,6 +7,7 @@ L{IStorageDriver.walk} visits a tree.
 """
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,7 +67,7 @@ async def walk_tree(
 
     @param path: the directory to walk.
     @param visit: the caller's visitor; it may return C{None}, L{SKIP_DIR},
-        L{STOP_WALK} or a L{Deferred} of one of those.
+        L{STOP_WALK} or a L{Deferred} (or coroutine) of one of those.
     @param children: returns the entries directly in a directory, sorted
         lexically by name; it fails with L{PathNotFoundError} if the directory
         does not exist (any more).
@@ -80,7 +81,7 @@ async def walk_tree(
             stack.pop()
             continue
         action = visit(info)
-        if isinstance(action, Deferred):
+        if inspect.isawaitable(action):
             action = await action
         if action == STOP_WALK:
             return

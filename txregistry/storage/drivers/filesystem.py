@@ -669,7 +669,7 @@ class FilesystemDriver:
         Call C{function(*args)} in the pool, translating C{OSError}s about
         C{path} into L{StorageError}s (see L{_storage_error} for C{writing}).
         """
-        if self._closed:
+        if self._closed or self._pool.joined:  # closed, or the reactor shut down
             return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
         self._running += 1
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
