@@ -19,7 +19,7 @@ import shutil
 import stat
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -432,6 +432,17 @@ class _Tree:
         finally:
             os.close(source_fd)
 
+    def unlink(self, path: str) -> None:
+        """
+        Remove the file at C{path} (not a directory).
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path)
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+
     def delete(self, path: str) -> None:
         """
         Remove the file at C{path}, or the directory and everything below it
@@ -592,31 +603,31 @@ class _Writer:
         await self._driver._run(_close, self._path, True, self._fd, sync)
         if remove:
             with suppress(PathNotFoundError):
-                await self._driver._run(self._driver._tree.delete, self._path, False, self._path)
+                await self._driver._run(self._driver._tree.unlink, self._path, False, self._path)
         elif self._error is not None:
             raise self._error
 
     @returns_deferred
-    def close(self) -> Deferred[None]:
+    def close(self) -> Coroutine[Any, Any, None]:
         """
         Write what is queued and close the file, leaving the content for a
         later append.
         """
-        return Deferred.fromCoroutine(self._finish(sync=False, remove=False))
+        return self._finish(sync=False, remove=False)
 
     @returns_deferred
-    def commit(self) -> Deferred[None]:
+    def commit(self) -> Coroutine[Any, Any, None]:
         """
         Write what is queued, make it durable and close the file.
         """
-        return Deferred.fromCoroutine(self._finish(sync=True, remove=False))
+        return self._finish(sync=True, remove=False)
 
     @returns_deferred
-    def cancel(self) -> Deferred[None]:
+    def cancel(self) -> Coroutine[Any, Any, None]:
         """
         Close the file and delete it.
         """
-        return Deferred.fromCoroutine(self._finish(sync=False, remove=True))
+        return self._finish(sync=False, remove=True)
 
 
 @implementer(IStorageDriver)

@@ -194,7 +194,8 @@ class InMemoryDriver:
 
         @param path: the driver path being worked on, for errors.
         @param create: make missing directories.
-        @raise PathNotFoundError: if one is missing and not C{create}.
+        @raise PathNotFoundError: if one is missing or a file, and not
+            C{create}.
         @raise StorageError: if a file is in the way and C{create}.
         """
         chain = [self._root]
