@@ -1,0 +1,415 @@
+"""
+Tests for L{txregistry.storage.drivers.filesystem}.
+"""
+
+import errno
+import os
+import threading
+import types
+import uuid
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.python import threadable
+from twisted.trial.unittest import TestCase
+
+from tests.driver_suite import DriverTests, pattern, temporary_directory
+from txregistry.storage.drivers import filesystem
+from txregistry.storage.drivers.filesystem import FilesystemDriver
+from txregistry.storage.interfaces import (
+    DriverUnavailableError,
+    InvalidPathError,
+    PathNotFoundError,
+    StorageError,
+)
+
+
+class FilesystemDriverTests(DriverTests, TestCase):
+    """
+    The filesystem driver keeps the driver contract.
+    """
+
+    def make_driver(self) -> FilesystemDriver:
+        return FilesystemDriver(temporary_directory(self), reactor)
+
+
+class _Recorder:
+    """
+    Stands for a module, recording which thread calls its functions (and
+    those of its submodules), and optionally failing some.
+    """
+
+    def __init__(self, module: types.ModuleType, calls: list, failures: dict[str, OSError]):
+        self._module = module
+        self._calls = calls
+        self._failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._module, name)
+        if isinstance(value, types.ModuleType):
+            return _Recorder(value, self._calls, self._failures)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append((name, threadable.isInIOThread(), threading.current_thread().name))
+            if name in self._failures:
+                raise self._failures[name]
+            return value(*args, **kwargs)
+
+        return record
+
+
+def _snapshot(top: str) -> dict[str, Any]:
+    """
+    Everything under C{top}: each path's content (files), target (links) or
+    C{None} (directories), with its modification time.
+    """
+    found: dict[str, Any] = {}
+    for directory, names, files in os.walk(top):
+        for name in names + files:
+            path = os.path.join(directory, name)
+            status = os.lstat(path)
+            if os.path.islink(path):
+                what: Any = os.readlink(path)
+            elif os.path.isdir(path):
+                what = None
+            else:
+                with open(path, "rb") as f:
+                    what = f.read()
+            found[os.path.relpath(path, top)] = (what, status.st_mtime_ns)
+    return found
+
+
+class FilesystemOnlyTests(TestCase):
+    """
+    What the filesystem driver promises beyond the contract.
+    """
+
+    def setUp(self) -> None:
+        base = temporary_directory(self)
+        self.root = os.path.join(base, "root")
+        self.outside = os.path.join(base, "outside")
+        os.makedirs(self.root)
+        os.makedirs(self.outside)
+        self.driver = FilesystemDriver(self.root, reactor)
+        self.addCleanup(self.driver.close)
+
+    def on_disk(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def make_file(self, path: str, content: bytes = b"") -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+
+    def record_calls(self, failures: dict[str, OSError] | None = None) -> list:
+        """
+        Record the calls the driver makes to C{os} and C{shutil}, failing
+        those named in C{failures}.
+        """
+        calls: list = []
+        for name in ["os", "shutil"]:
+            module = getattr(filesystem, name)
+            self.patch(filesystem, name, _Recorder(module, calls, failures or {}))
+        return calls
+
+    async def test_layout(self) -> None:
+        """
+        A driver path C{/a/b} is the file C{<root>/a/b}.
+        """
+        await self.driver.put_content("/docker/registry/v2/x", b"put")
+        writer = await self.driver.writer("/docker/registry/v2/y")
+        await writer.write(b"written")
+        await writer.commit()
+        with open(self.on_disk("docker/registry/v2/x"), "rb") as f:
+            self.assertEqual(f.read(), b"put")
+        with open(self.on_disk("docker/registry/v2/y"), "rb") as f:
+            self.assertEqual(f.read(), b"written")
+
+    async def test_root_made_on_first_write(self) -> None:
+        """
+        A missing root is an empty store until the first write makes it.
+        """
+        root = os.path.join(self.root, "not", "yet")
+        driver = FilesystemDriver(root, reactor)
+        self.addCleanup(driver.close)
+        await self.assertFailure(driver.list("/"), PathNotFoundError)
+        await driver.put_content("/f", b"x")
+        self.assertEqual(os.listdir(root), ["f"])
+
+    async def test_put_content_leaves_no_temporary(self) -> None:
+        """
+        C{put_content} leaves no temporary file behind, also when the rename
+        fails.
+        """
+        await self.driver.put_content("/d/f", b"1")
+        await self.driver.put_content("/d/f", b"2")
+        await self.driver.put_content("/d/g/h", b"3")
+        await self.assertFailure(self.driver.put_content("/d/g", b"4"), StorageError)
+        self.assertEqual(sorted(os.listdir(self.on_disk("d"))), ["f", "g"])
+
+    async def test_put_content_atomic(self) -> None:
+        """
+        Readers racing with C{put_content} replacing a file see the whole old
+        or the whole new content, never part of one or nothing.
+        """
+        versions = [pattern(1 << 20, seed) for seed in range(2)]
+        await self.driver.put_content("/f", versions[0])
+        seen = []
+
+        async def read_repeatedly() -> None:
+            for _ in range(30):
+                seen.append(await self.driver.get_content("/f"))
+                reader = await self.driver.reader("/f")
+                pieces = [await reader.read(100000) for _ in range(11)]
+                await reader.close()
+                seen.append(b"".join(pieces))
+
+        await gatherResults(
+            [self.driver.put_content("/f", versions[i % 2]) for i in range(1, 31)]
+            + [Deferred.fromCoroutine(read_repeatedly()) for _ in range(4)]
+        )
+        self.assertEqual(len(seen), 240)
+        for content in seen:
+            self.assertIn(content, versions)
+
+    async def test_temporary_leftovers_ignored(self) -> None:
+        """
+        Temporary files left by interrupted atomic writes (ours or
+        Distribution's) are not listed or walked; other names ending in
+        C{.tmp} are.
+        """
+        await self.driver.put_content("/d/link", b"x")
+        for name in [
+            f"link.{uuid.uuid4().hex}.tmp",
+            f"link.{uuid.uuid4()}.tmp",
+            "keep.tmp",
+        ]:
+            self.make_file(self.on_disk(f"d/{name}"))
+        self.assertEqual(sorted(await self.driver.list("/d")), ["/d/keep.tmp", "/d/link"])
+        seen = []
+        await self.driver.walk("/", lambda info: seen.append(info.path))
+        self.assertEqual(seen, ["/d", "/d/keep.tmp", "/d/link"])
+
+    async def test_foreign_names_ignored(self) -> None:
+        """
+        Files whose names no driver path can hold are not listed or walked.
+        """
+        for name in ["a b", "\u00e4", "c:d", "ok"]:
+            self.make_file(self.on_disk(name))
+        self.assertEqual(await self.driver.list("/"), ["/ok"])
+
+    async def test_nothing_written_outside_root(self) -> None:
+        """
+        Symbolic links in the root leading out of it are not followed:
+        reads and writes through them fail with L{InvalidPathError}, listings
+        leave them out, and nothing outside the root changes, even when a
+        link itself is replaced or deleted.
+        """
+        self.make_file(os.path.join(self.outside, "secret"), b"secret")
+        os.makedirs(os.path.join(self.outside, "dir"))
+        os.symlink(self.outside, self.on_disk("evil"))
+        os.symlink("../outside/secret", self.on_disk("file"))
+        os.symlink(os.path.join(self.outside, "new"), self.on_disk("dangling"))
+        await self.driver.put_content("/ok/f", b"ok")
+        before = _snapshot(self.outside)
+
+        invalid = [
+            lambda: self.driver.get_content("/file"),
+            lambda: self.driver.get_content("/evil/secret"),
+            lambda: self.driver.reader("/file"),
+            lambda: self.driver.stat("/file"),
+            lambda: self.driver.stat("/evil"),
+            lambda: self.driver.stat("/evil/secret"),
+            lambda: self.driver.list("/evil"),
+            lambda: self.driver.walk("/evil", lambda info: None),
+            lambda: self.driver.put_content("/evil/x", b"x"),
+            lambda: self.driver.put_content("/evil/dir/x", b"x"),
+            lambda: self.driver.put_content("/evil/sub/x", b"x"),
+            lambda: self.driver.writer("/evil/x"),
+            lambda: self.driver.writer("/file"),
+            lambda: self.driver.writer("/file", append=True),
+            lambda: self.driver.writer("/dangling"),
+            lambda: self.driver.writer("/dangling", append=True),
+            lambda: self.driver.move("/ok/f", "/evil/f"),
+            lambda: self.driver.move("/ok/f", "/evil/secret"),
+            lambda: self.driver.move("/evil/secret", "/ok/g"),
+            lambda: self.driver.delete("/evil/secret"),
+            lambda: self.driver.delete("/evil/dir"),
+        ]
+        for call in invalid:
+            await self.assertFailure(call(), InvalidPathError)
+        await self.assertFailure(self.driver.put_content("/dangling/x", b"x"), StorageError)
+        self.assertEqual(sorted(await self.driver.list("/")), ["/ok"])
+        seen = []
+        await self.driver.walk("/", lambda info: seen.append(info.path))
+        self.assertEqual(seen, ["/ok", "/ok/f"])
+
+        # Replacing or deleting a link affects the link, not its target.
+        await self.driver.put_content("/file", b"replaced")
+        await self.driver.move("/ok/f", "/dangling")
+        await self.driver.delete("/evil")
+        self.assertEqual(_snapshot(self.outside), before)
+        self.assertEqual(await self.driver.get_content("/file"), b"replaced")
+        self.assertEqual(await self.driver.get_content("/dangling"), b"ok")
+        self.assertFalse(os.path.lexists(self.on_disk("evil")))
+
+    async def test_links_inside_root_followed(self) -> None:
+        """
+        Symbolic links leading somewhere inside the root are followed, for
+        reads, listings and writes below them.
+        """
+        await self.driver.put_content("/real/f", b"x")
+        os.symlink("real", self.on_disk("alias"))
+        os.symlink(self.on_disk("real/f"), self.on_disk("file"))
+        self.assertEqual(await self.driver.get_content("/alias/f"), b"x")
+        self.assertEqual(await self.driver.get_content("/file"), b"x")
+        self.assertEqual((await self.driver.stat("/file")).size, 1)
+        self.assertTrue((await self.driver.stat("/alias")).is_dir)
+        self.assertEqual(await self.driver.list("/alias"), ["/alias/f"])
+        await self.driver.put_content("/alias/g", b"y")
+        self.assertEqual(await self.driver.get_content("/real/g"), b"y")
+        seen = []
+        await self.driver.walk("/", lambda info: seen.append((info.path, info.is_dir)))
+        self.assertEqual(
+            seen,
+            [
+                ("/alias", True),
+                ("/alias/f", False),
+                ("/alias/g", False),
+                ("/file", False),
+                ("/real", True),
+                ("/real/f", False),
+                ("/real/g", False),
+            ],
+        )
+
+    async def test_link_loops_skipped(self) -> None:
+        """
+        Links that lead back to an ancestor, or nowhere, do not make a walk
+        endless or fail.
+        """
+        await self.driver.put_content("/a/f", b"x")
+        os.symlink("..", self.on_disk("a/up"))
+        os.symlink(".", self.on_disk("a/here"))
+        os.symlink("self", self.on_disk("a/self"))
+        os.symlink("missing", self.on_disk("a/dangling"))
+        seen = []
+        await self.driver.walk("/", lambda info: seen.append(info.path))
+        self.assertEqual(seen, ["/a", "/a/f"])
+
+    async def test_reactor_thread_never_touches_disk(self) -> None:
+        """
+        Every C{os} and C{shutil} call the driver makes, for every method,
+        runs in the driver's own thread pool, never in the reactor thread.
+        """
+        calls = self.record_calls()
+        await self.driver.put_content("/a/b", b"x")
+        await self.driver.get_content("/a/b")
+        reader = await self.driver.reader("/a/b")
+        await reader.read(10)
+        await reader.close()
+        for end in ["close", "commit", "cancel"]:
+            writer = await self.driver.writer(f"/w/{end}", append=True)
+            await writer.write(b"data")
+            await getattr(writer, end)()
+        await self.driver.stat("/a/b")
+        await self.driver.list("/a")
+        await self.driver.walk("/", lambda info: None)
+        await self.driver.move("/a/b", "/c/d")
+        await self.driver.delete("/c")
+        await self.driver.delete("/w/close")
+        await self.driver.redirect_url("/a/b", "GET")
+        await self.driver.close()
+        called = {name for name, _, _ in calls}
+        for name in ["open", "pwritev", "pread", "fsync", "replace", "scandir", "rmtree", "unlink"]:
+            self.assertIn(name, called)
+        for name, in_reactor, thread in calls:
+            self.assertFalse(in_reactor, f"{name} called in the reactor thread")
+            self.assertTrue(thread.startswith("PoolThread-txregistry-filesystem"), thread)
+
+    async def test_os_errors_translated(self) -> None:
+        """
+        OS errors become L{StorageError}s naming the driver path, never
+        exposing the root: a refused call is L{DriverUnavailableError}, an
+        overlong name L{InvalidPathError}.
+        """
+        await self.driver.put_content("/f", b"x")
+        self.record_calls({"open": PermissionError(errno.EACCES, "Permission denied")})
+        for call in [
+            lambda: self.driver.get_content("/f"),
+            lambda: self.driver.put_content("/f", b"y"),
+            lambda: self.driver.writer("/f"),
+            lambda: self.driver.list("/"),
+        ]:
+            error = await self.assertFailure(call(), DriverUnavailableError)
+            self.assertEqual(error.path, "/f" if error.path != "/" else "/")
+            self.assertNotIn(self.root, str(error))
+            self.assertIn("Permission denied", str(error))
+        self.patch(filesystem, "os", os)
+        await self.assertFailure(self.driver.put_content("/" + "n" * 300, b""), InvalidPathError)
+
+    async def test_write_failure(self) -> None:
+        """
+        A failed OS write fails that write and those queued behind it with a
+        L{StorageError}; the writer then refuses writes and C{commit}, but
+        C{cancel} still removes the file.
+        """
+
+        def full(fd: int, pieces: list, offset: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        writer = await self.driver.writer("/f")
+        self.patch(filesystem, "_write_all", full)
+        first, second = writer.write(b"a"), writer.write(b"b")
+        error = await self.assertFailure(first, DriverUnavailableError)
+        self.assertEqual(error.path, "/f")
+        await self.assertFailure(second, DriverUnavailableError)
+        await self.assertFailure(writer.write(b"c"), StorageError)
+        await self.assertFailure(writer.commit(), DriverUnavailableError)
+
+        other = await self.driver.writer("/g")
+        await self.assertFailure(other.write(b"a"), DriverUnavailableError)
+        await other.cancel()
+        self.assertFalse(os.path.exists(self.on_disk("g")))
+
+    async def test_small_writes_batched(self) -> None:
+        """
+        Small writes queued while one is in progress are written together,
+        up to about 1 MiB a time.
+        """
+        batches = []
+        write_all = filesystem._write_all
+
+        def record(fd: int, pieces: list, offset: int) -> None:
+            batches.append(sum(map(len, pieces)))
+            write_all(fd, pieces, offset)
+
+        self.patch(filesystem, "_write_all", record)
+        writer = await self.driver.writer("/f")
+        content = pattern(3000 * 1000)
+        pieces = [content[start : start + 1000] for start in range(0, len(content), 1000)]
+        await gatherResults([writer.write(piece) for piece in pieces])
+        await writer.commit()
+        self.assertEqual(await self.driver.get_content("/f"), content)
+        self.assertLessEqual(len(batches), 10)
+        self.assertLessEqual(max(batches), 1 << 20)
+
+    async def test_close_waits_then_stops_pool(self) -> None:
+        """
+        C{close} lets calls in progress finish, then stops the thread pool
+        and its shutdown trigger.
+        """
+        triggers = reactor._eventTriggers["shutdown"].during
+        count = len(triggers)
+        driver = FilesystemDriver(self.root, reactor, maxthreads=30)
+        self.assertEqual(len(triggers), count + 1)
+        self.assertEqual(driver._pool.max, 30)
+        put = driver.put_content("/f", b"x")
+        await driver.close()
+        await put
+        self.assertTrue(driver._pool.joined)
+        self.assertEqual(len(triggers), count)
+        await self.assertFailure(driver.stat("/f"), DriverUnavailableError)

@@ -1,0 +1,799 @@
+# -*- test-case-name: tests.test_driver_filesystem -*-
+"""
+The C{filesystem} storage driver: Distribution's on-disk layout under a root
+directory, so that a root can be shared with Distribution.
+
+Every blocking call runs in the driver's own thread pool; the reactor thread
+only checks paths and hands work over.  Paths are resolved one directory at a
+time relative to an open descriptor of the previous one, so a symbolic link
+inside the root is followed only after checking that it leads somewhere
+inside the root, and the last component of a write is never followed at all.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import stat
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, DeferredLock, fail
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from txregistry.storage.drivers._support import as_bytes, returns_deferred, walk_tree
+from txregistry.storage.interfaces import (
+    DriverUnavailableError,
+    FileInfo,
+    IFileReader,
+    IFileWriter,
+    InvalidOffsetError,
+    InvalidPathError,
+    IStorageDriver,
+    PathNotFoundError,
+    StorageError,
+    check_path,
+)
+
+_T = TypeVar("_T")
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+# O_NONBLOCK so that opening a FIFO someone left in the root cannot hang a thread.
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+#: Names a driver path can contain; anything else on disk is not reported.
+_NAME = re.compile(r"[A-Za-z0-9._-]+\Z")
+
+#: Leftovers of interrupted atomic writes: ours end in C{.<uuid4 hex>.tmp},
+#: Distribution's in C{.<uuid>.tmp}.
+_TEMPORARY = re.compile(
+    r"\.[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\.tmp\Z"
+)
+
+#: Queued writes are joined into OS writes of up to this many bytes...
+_BATCH_BYTES = 1 << 20
+#: ...and this many pieces (Linux's IOV_MAX).
+_BATCH_PIECES = 1024
+
+
+def _components(path: str) -> list[str]:
+    """
+    Split a checked driver path into its names (none for C{/}).
+    """
+    return path.split("/")[1:] if path != "/" else []
+
+
+def _file_info(path: str, status: os.stat_result) -> FileInfo:
+    """
+    Describe what C{os.stat} found at C{path}.
+    """
+    is_dir = stat.S_ISDIR(status.st_mode)
+    return FileInfo(
+        path=path,
+        size=0 if is_dir else status.st_size,
+        mtime=status.st_mtime,
+        is_dir=is_dir,
+    )
+
+
+def _storage_error(error: OSError, path: str, writing: bool) -> StorageError:
+    """
+    Translate an C{OSError} met while working on C{path}.
+
+    @param writing: whether the operation stores something; a file where a
+        directory is expected (or the reverse) then is a conflict rather than
+        simply nothing being there.
+    """
+    reason = error.strerror or str(error)
+    if isinstance(error, FileNotFoundError):
+        return PathNotFoundError(path)
+    if error.errno == errno.ENAMETOOLONG:
+        return InvalidPathError(path, f"{path}: {reason}")
+    conflict = error.errno in (errno.ENOTDIR, errno.EISDIR)
+    if conflict and not writing:
+        return PathNotFoundError(path)
+    if conflict or error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+        return StorageError(path, f"{path}: a file and a directory are in the way ({reason})")
+    return DriverUnavailableError(path, f"filesystem: {path}: {reason}")
+
+
+@contextmanager
+def _translated(path: str, writing: bool) -> Iterator[None]:
+    """
+    Raise L{StorageError}s instead of the C{OSError}s raised inside.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise _storage_error(error, path, writing) from error
+
+
+def _call(function: Callable[..., _T], path: str, writing: bool, *args: Any) -> _T:
+    """
+    Call C{function(*args)} in a pool thread, translating C{OSError}s.
+    """
+    with _translated(path, writing):
+        return function(*args)
+
+
+def _write_all(fd: int, pieces: list[bytes], offset: int) -> None:
+    """
+    Write C{pieces} to C{fd} at C{offset}, with one system call when possible.
+    """
+    total = sum(map(len, pieces))
+    written = os.pwritev(fd, pieces, offset)
+    if written < total:
+        rest = memoryview(b"".join(pieces))[written:]
+        while rest:
+            rest = rest[os.pwrite(fd, rest, offset + total - len(rest)) :]
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """
+    Read everything left in C{fd}, expected to be C{size} bytes.
+    """
+    pieces = []
+    while piece := os.read(fd, max(size, 1 << 16)):
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _close(fd: int, sync: bool) -> None:
+    """
+    Close C{fd}, first making its content durable if C{sync}.
+    """
+    try:
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Tree:
+    """
+    Blocking operations on the files under one root directory, called in the
+    driver's threads with checked driver paths.  They raise C{OSError}s, and
+    L{StorageError}s for what C{OSError} cannot say.
+    """
+
+    def __init__(self, root: str):
+        self._root = root
+        self._real_root: str | None = None
+
+    def _inside(self, fd: int) -> bool:
+        """
+        Whether the open file C{fd} is the root or below it.
+        """
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self._root)
+        try:
+            where = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return False  # Without /proc we cannot tell, so links are not followed.
+        prefix = self._real_root.rstrip("/") + "/"
+        return where == self._real_root or where.startswith(prefix)
+
+    def _follow(self, dir_fd: int, name: str, flags: int, path: str) -> int:
+        """
+        Open the symbolic link C{name} in C{dir_fd}, if it leads inside the
+        root.
+
+        @raise InvalidPathError: if it leads elsewhere.
+        """
+        fd = os.open(name, flags, dir_fd=dir_fd)
+        if not self._inside(fd):
+            os.close(fd)
+            raise InvalidPathError(path, f"{path} leads outside the storage root")
+        return fd
+
+    def _open_child_directory(self, dir_fd: int, name: str, path: str, create: bool) -> int:
+        """
+        Open the directory C{name} in C{dir_fd}, making it if C{create}.
+        """
+        try:
+            return os.open(name, _DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with suppress(FileExistsError):  # made meanwhile by someone else
+                os.mkdir(name, dir_fd=dir_fd)
+            return self._open_child_directory(dir_fd, name, path, create=False)
+        except NotADirectoryError:
+            # With O_NOFOLLOW a symbolic link is "not a directory" too.
+            if not stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                raise
+            return self._follow(dir_fd, name, _DIRECTORY, path)
+
+    def open_directory(self, names: list[str], path: str, create: bool = False) -> int:
+        """
+        Open the directory reached from the root through C{names}.
+
+        @param path: the driver path being worked on, for errors.
+        @param create: make missing directories (and the root).
+        @return: a file descriptor the caller must close.
+        """
+        try:
+            fd = os.open(self._root, _DIRECTORY)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.makedirs(self._root, exist_ok=True)
+            fd = os.open(self._root, _DIRECTORY)
+        try:
+            for name in names:
+                child = self._open_child_directory(fd, name, path, create)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def open_file(self, path: str) -> tuple[int, int]:
+        """
+        Open the regular file at C{path} for reading.
+
+        @return: its descriptor, which the caller must close, and its size.
+        @raise PathNotFoundError: if C{path} is a directory or special file.
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path)
+        try:
+            try:
+                fd = os.open(name, _READ | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                fd = self._follow(dir_fd, name, _READ, path)
+        finally:
+            os.close(dir_fd)
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise PathNotFoundError(path, f"{path} is not a file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, status.st_size
+
+    def open_reader(self, path: str, offset: int) -> tuple[int, int]:
+        """
+        L{open_file}, checking that C{offset} is not past the end.
+        """
+        fd, size = self.open_file(path)
+        if offset > size:
+            os.close(fd)
+            raise InvalidOffsetError(path, f"offset {offset} is past the end of {path} ({size})")
+        return fd, size
+
+    def get_content(self, path: str) -> bytes:
+        """
+        The whole content of the file at C{path}.
+        """
+        fd, size = self.open_file(path)
+        try:
+            return _read_to_end(fd, size)
+        finally:
+            os.close(fd)
+
+    def put_content(self, path: str, content: bytes) -> None:
+        """
+        Replace the file at C{path} atomically: write a temporary file beside
+        it, make it durable, rename it over C{path}, then make the rename
+        durable.
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path, create=True)
+        try:
+            temporary = f"{name}.{uuid.uuid4().hex}.tmp"
+            fd = os.open(temporary, _WRITE | os.O_EXCL, 0o666, dir_fd=dir_fd)
+            try:
+                try:
+                    _write_all(fd, [content], 0)
+                finally:
+                    _close(fd, sync=True)
+                os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temporary, dir_fd=dir_fd)
+                raise
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def open_writer(self, path: str, append: bool) -> tuple[int, int]:
+        """
+        Open the file at C{path} for writing, creating it and its parents,
+        keeping its content if C{append} and truncating it otherwise.
+
+        @return: its descriptor, which the caller must close, and its size.
+        @raise InvalidPathError: if C{path} is a symbolic link.
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path, create=True)
+        try:
+            flags = _WRITE if append else _WRITE | os.O_TRUNC
+            fd = os.open(name, flags, 0o666, dir_fd=dir_fd)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise InvalidPathError(path, f"{path} is a symbolic link") from error
+            raise
+        finally:
+            os.close(dir_fd)
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise StorageError(path, f"{path} is not a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, status.st_size
+
+    def stat(self, path: str) -> FileInfo:
+        """
+        Describe the file or directory at C{path}.
+        """
+        *parents, name = _components(path) or [None]
+        dir_fd = self.open_directory(parents, path)
+        try:
+            if name is None:
+                return _file_info(path, os.fstat(dir_fd))
+            status = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISLNK(status.st_mode):
+                fd = self._follow(dir_fd, name, _READ, path)
+                try:
+                    status = os.fstat(fd)
+                finally:
+                    os.close(fd)
+            return _file_info(path, status)
+        finally:
+            os.close(dir_fd)
+
+    def scan(self, path: str) -> list[FileInfo]:
+        """
+        Describe what is directly in the directory C{path}, sorted by name.
+
+        Entries that vanish meanwhile, names no driver path can hold, leftover
+        temporary files, and links leading out of the root or back to the
+        directory or one of its ancestors (which would make walks endless)
+        are left out.
+        """
+        names = _components(path)
+        prefix = path.rstrip("/")
+        infos = []
+        dir_fd = self.open_directory(names, path)
+        try:
+            with os.scandir(dir_fd) as entries:
+                for entry in entries:
+                    if not _NAME.match(entry.name) or _TEMPORARY.search(entry.name):
+                        continue
+                    child = f"{prefix}/{entry.name}"
+                    try:
+                        status = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISLNK(status.st_mode):
+                        try:
+                            status = self._stat_link(dir_fd, entry.name, child, names)
+                        except (OSError, InvalidPathError):
+                            continue  # dangling, a loop of links, or leading outside
+                    infos.append(_file_info(child, status))
+        finally:
+            os.close(dir_fd)
+        infos.sort(key=lambda info: info.path)
+        return infos
+
+    def _stat_link(self, dir_fd: int, name: str, path: str, names: list[str]) -> os.stat_result:
+        """
+        Describe what the link C{name} in the directory C{names} leads to.
+
+        @raise InvalidPathError: if it leads outside the root, or to the
+            directory itself or one of its ancestors.
+        """
+        fd = self._follow(dir_fd, name, _READ, path)
+        try:
+            target = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if stat.S_ISDIR(target.st_mode):
+            for depth in range(len(names) + 1):
+                status = os.stat(os.path.join(self._root, *names[:depth]))
+                if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+                    raise InvalidPathError(path, f"{path} leads back to an ancestor")
+        return target
+
+    def move(self, source: str, destination: str) -> None:
+        """
+        Rename C{source} to C{destination}, replacing it and creating its
+        parents.
+        """
+        *source_parents, source_name = _components(source)
+        *parents, name = _components(destination)
+        with _translated(source, writing=False):
+            source_fd = self.open_directory(source_parents, source)
+        try:
+            with _translated(source, writing=False):
+                os.stat(source_name, dir_fd=source_fd, follow_symlinks=False)
+            dir_fd = self.open_directory(parents, destination, create=True)
+            try:
+                os.replace(source_name, name, src_dir_fd=source_fd, dst_dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            os.close(source_fd)
+
+    def unlink(self, path: str) -> None:
+        """
+        Remove the file at C{path} (not a directory).
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path)
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self, path: str) -> None:
+        """
+        Remove the file at C{path}, or the directory and everything below it
+        (a symbolic link is removed, not followed).
+        """
+        *parents, name = _components(path)
+        dir_fd = self.open_directory(parents, path)
+        try:
+            if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                shutil.rmtree(name, dir_fd=dir_fd)
+            else:
+                os.unlink(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@implementer(IFileReader)
+class _Reader:
+    """
+    Reads an open file in the driver's threads, one read at a time.
+
+    @ivar size: the size of the file when it was opened.
+    """
+
+    def __init__(self, driver: FilesystemDriver, path: str, fd: int, size: int, offset: int):
+        self.size = size
+        self._driver = driver
+        self._path = path
+        self._fd: int | None = fd
+        self._position = offset
+        self._lock = DeferredLock()
+
+    @returns_deferred
+    async def read(self, max_bytes: int) -> bytes:
+        """
+        Read up to C{max_bytes} more bytes (reads are applied in call order).
+
+        @return: a L{Deferred} firing with the bytes, C{b""} at the end.
+        """
+        async with self._lock:
+            if self._fd is None:
+                raise StorageError(self._path, f"reader of {self._path} is closed")
+            data = await self._driver._run(
+                os.pread, self._path, False, self._fd, max_bytes, self._position
+            )
+            self._position += len(data)
+            return data
+
+    @returns_deferred
+    async def close(self) -> None:
+        """
+        Close the file, once any read in progress is done.
+        """
+        async with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                await self._driver._run(os.close, self._path, False, fd)
+
+
+@implementer(IFileWriter)
+class _Writer:
+    """
+    Writes an open file in the driver's threads.  Writes queue up while one is
+    in progress and are then written together, in order.
+
+    @ivar size: the bytes accepted so far, including those already in the
+        file when it was opened.
+    """
+
+    def __init__(self, driver: FilesystemDriver, path: str, fd: int, size: int):
+        self.size = size
+        self._driver = driver
+        self._path = path
+        self._fd = fd
+        self._written = size
+        self._queue: deque[tuple[bytes, Deferred[None]]] = deque()
+        self._writing = False
+        self._error: StorageError | None = None
+        self._closed = False
+        self._drained: list[Deferred[None]] = []
+
+    @returns_deferred
+    def write(self, data: bytes) -> Deferred[None]:
+        """
+        Append C{data}.
+
+        @return: a L{Deferred} firing once C{data} is written.
+        """
+        self._check_open()
+        if self._error is not None:
+            raise self._error
+        data = as_bytes(data)
+        self.size += len(data)
+        written: Deferred[None] = Deferred()
+        self._queue.append((data, written))
+        if not self._writing:
+            self._write_queued()
+        return written
+
+    def _write_queued(self) -> None:
+        """
+        Write what is queued, up to one batch, in a thread.
+        """
+        pieces: list[bytes] = []
+        waiting: list[Deferred[None]] = []
+        total = 0
+        while self._queue and len(pieces) < _BATCH_PIECES:
+            data, written = self._queue[0]
+            if pieces and total + len(data) > _BATCH_BYTES:
+                break
+            self._queue.popleft()
+            pieces.append(data)
+            waiting.append(written)
+            total += len(data)
+        self._writing = True
+        offset, self._written = self._written, self._written + total
+        done = self._driver._run(_write_all, self._path, True, self._fd, pieces, offset)
+        done.addBoth(self._wrote, waiting)
+
+    def _wrote(self, result: None | Failure, waiting: list[Deferred[None]]) -> None:
+        """
+        A batch is written (or failed): start the next one, then tell the
+        callers, who may queue more meanwhile.
+        """
+        self._writing = False
+        if isinstance(result, Failure):
+            self._error = result.value
+            waiting.extend(written for _, written in self._queue)
+            self._queue.clear()
+        elif self._queue:
+            self._write_queued()
+        for written in waiting:
+            if isinstance(result, Failure):
+                written.errback(self._error)
+            else:
+                written.callback(None)
+        if not self._writing:
+            drained, self._drained = self._drained, []
+            for waiter in drained:
+                waiter.callback(None)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(self._path, f"writer of {self._path} is already closed")
+
+    async def _finish(self, sync: bool, remove: bool) -> None:
+        """
+        Wait for queued writes, close the file and, if C{remove}, delete it.
+
+        @raise StorageError: if a write failed and the content was wanted.
+        """
+        self._check_open()
+        self._closed = True
+        if self._writing:
+            drained: Deferred[None] = Deferred()
+            self._drained.append(drained)
+            await drained
+        await self._driver._run(_close, self._path, True, self._fd, sync)
+        if remove:
+            with suppress(PathNotFoundError):
+                await self._driver._run(self._driver._tree.unlink, self._path, False, self._path)
+        elif self._error is not None:
+            raise self._error
+
+    @returns_deferred
+    def close(self) -> Coroutine[Any, Any, None]:
+        """
+        Write what is queued and close the file, leaving the content for a
+        later append.
+        """
+        return self._finish(sync=False, remove=False)
+
+    @returns_deferred
+    def commit(self) -> Coroutine[Any, Any, None]:
+        """
+        Write what is queued, make it durable and close the file.
+        """
+        return self._finish(sync=True, remove=False)
+
+    @returns_deferred
+    def cancel(self) -> Coroutine[Any, Any, None]:
+        """
+        Close the file and delete it.
+        """
+        return self._finish(sync=False, remove=True)
+
+
+@implementer(IStorageDriver)
+class FilesystemDriver:
+    """
+    Stores content as files under a root directory, laid out as Distribution
+    lays them out, so that a root can be shared with it.
+
+    A driver path C{/a/b} is the file C{<root>/a/b}.  Symbolic links inside
+    the root are followed only when they lead to somewhere inside the root
+    (checked through C{/proc/self/fd}, so nowhere without C{/proc}); writes
+    never follow a link at the path itself.  Leftover temporary files of
+    interrupted atomic writes and names no driver path can hold are not
+    listed.
+
+    @ivar name: C{"filesystem"}.
+    """
+
+    name = "filesystem"
+
+    def __init__(
+        self,
+        root: str,
+        reactor: IReactorCore | IReactorFromThreads,
+        maxthreads: int = 100,
+    ):
+        """
+        Start the driver's thread pool; it stops on L{close} or when the
+        reactor shuts down.
+
+        @param root: the root directory; it is made on the first write if
+            missing.  A relative path is taken relative to the current
+            directory now.
+        @param reactor: the reactor whose thread calls the driver.
+        @param maxthreads: how many threads may block on the disk at once.
+        """
+        self._tree = _Tree(os.path.abspath(root))
+        self._reactor = reactor
+        self._pool = ThreadPool(minthreads=0, maxthreads=maxthreads, name="txregistry-filesystem")
+        self._pool.start()
+        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._pool.stop)
+        self._running = 0
+        self._idle: list[Deferred[None]] = []
+        self._closed = False
+
+    def _run(
+        self, function: Callable[..., _T], path: str, writing: bool, *args: Any
+    ) -> Deferred[_T]:
+        """
+        Call C{function(*args)} in the pool, translating C{OSError}s about
+        C{path} into L{StorageError}s (see L{_storage_error} for C{writing}).
+        """
+        if self._closed or self._pool.joined:  # closed, or the reactor shut down
+            return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
+        self._running += 1
+        done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
+        return done.addBoth(self._finished)
+
+    def _finished(self, result: _T) -> _T:
+        self._running -= 1
+        if not self._running:
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+        return result
+
+    @returns_deferred
+    def get_content(self, path: str) -> Deferred[bytes]:
+        """
+        See L{IStorageDriver.get_content}.
+        """
+        return self._run(self._tree.get_content, check_path(path), False, path)
+
+    @returns_deferred
+    def put_content(self, path: str, content: bytes) -> Deferred[None]:
+        """
+        See L{IStorageDriver.put_content}.  Writes C{<path>.<uuid>.tmp}, makes
+        it durable, renames it over C{path} and makes the rename durable.
+        """
+        return self._run(self._tree.put_content, check_path(path), True, path, as_bytes(content))
+
+    @returns_deferred
+    async def reader(self, path: str, offset: int = 0) -> _Reader:
+        """
+        See L{IStorageDriver.reader}.
+        """
+        check_path(path)
+        if offset < 0:
+            raise InvalidOffsetError(path, f"negative offset {offset}")
+        fd, size = await self._run(self._tree.open_reader, path, False, path, offset)
+        return _Reader(self, path, fd, size, offset)
+
+    @returns_deferred
+    async def writer(self, path: str, append: bool = False) -> _Writer:
+        """
+        See L{IStorageDriver.writer}.  The file is written in place: its
+        content is visible as it is written.
+        """
+        check_path(path)
+        fd, size = await self._run(self._tree.open_writer, path, True, path, append)
+        return _Writer(self, path, fd, size)
+
+    @returns_deferred
+    def stat(self, path: str) -> Deferred[FileInfo]:
+        """
+        See L{IStorageDriver.stat}.
+        """
+        return self._run(self._tree.stat, check_path(path, allow_root=True), False, path)
+
+    @returns_deferred
+    async def list(self, path: str) -> list[str]:
+        """
+        See L{IStorageDriver.list}; a file is L{PathNotFoundError} too.
+        """
+        check_path(path, allow_root=True)
+        return [info.path for info in await self._scan(path)]
+
+    def _scan(self, path: str) -> Deferred[list[FileInfo]]:
+        return self._run(self._tree.scan, path, False, path)
+
+    @returns_deferred
+    def move(self, source: str, destination: str) -> Deferred[None]:
+        """
+        See L{IStorageDriver.move}.
+        """
+        check_path(source)
+        return self._run(self._tree.move, check_path(destination), True, source, destination)
+
+    @returns_deferred
+    def delete(self, path: str) -> Deferred[None]:
+        """
+        See L{IStorageDriver.delete}.
+        """
+        return self._run(self._tree.delete, check_path(path), False, path)
+
+    @returns_deferred
+    def walk(self, path: str, visit: Callable[[FileInfo], Any]) -> Deferred[None]:
+        """
+        See L{IStorageDriver.walk}.  Each directory is read in one go, so an
+        entry deleted after its directory was read is still visited.
+        """
+        check_path(path, allow_root=True)
+        return Deferred.fromCoroutine(walk_tree(path, visit, self._scan))
+
+    @returns_deferred
+    def redirect_url(self, path: str, method: str) -> None:
+        """
+        See L{IStorageDriver.redirect_url}: files are always served by the
+        registry.
+        """
+        check_path(path)
+        return None
+
+    @returns_deferred
+    async def close(self) -> None:
+        """
+        Refuse new calls, wait for those in progress, and stop the thread
+        pool.  Readers and writers still open cannot be used afterwards.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._running:
+            idle: Deferred[None] = Deferred()
+            self._idle.append(idle)
+            await idle
+        if not self._pool.joined:  # not already stopped by reactor shutdown
+            self._reactor.removeSystemEventTrigger(self._shutdown)
+            self._pool.stop()

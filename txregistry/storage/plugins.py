@@ -1,0 +1,41 @@
+# -*- test-case-name: tests.test_driver_plugins -*-
+"""
+Finding storage drivers: every L{IStorageDriverFactory} plugin in the
+L{txregistry.plugins} package, built in or installed by another
+distribution.
+"""
+
+from twisted.plugin import getPlugins
+
+from txregistry import plugins
+from txregistry.config import ConfigError
+from txregistry.storage.interfaces import IStorageDriverFactory
+
+
+def driver_factories() -> dict[str, IStorageDriverFactory]:
+    """
+    The storage driver factories installed, by name.  When two have the same
+    name the first found is kept; the built-in ones are found first.
+
+    @return: a new L{dict} each call.
+    """
+    factories: dict[str, IStorageDriverFactory] = {}
+    for factory in getPlugins(IStorageDriverFactory, plugins):
+        factories.setdefault(factory.name, factory)
+    return factories
+
+
+def get_driver_factory(name: str) -> IStorageDriverFactory:
+    """
+    The storage driver factory called C{name}.
+
+    @raise ConfigError: (for the key C{storage}) if there is none.
+    """
+    factories = driver_factories()
+    try:
+        return factories[name]
+    except KeyError:
+        available = ", ".join(sorted(factories))
+        raise ConfigError(
+            "storage", f"unknown storage driver {name}; available: {available}"
+        ) from None
