@@ -4,6 +4,7 @@ the HTTP listener serving the API, and the background services.
 """
 
 from twisted.application.service import MultiService, Service
+from twisted.internet import defer
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
 from twisted.logger import Logger
@@ -187,6 +188,17 @@ class RegistryService(MultiService):
             _log.warn("configuration: {warning}", warning=warning)
 
     async def _stop(self):
+        # Stop taking connections, let requests in flight finish (for at
+        # most http.draintimeout), then stop everything else.
+        await defer.maybeDeferred(self.listener.stopService)
+        drain = self._config.http.draintimeout
+        if drain > 0:
+            idle = self.site.idle()
+            idle.addTimeout(drain, self._reactor)
+            try:
+                await idle
+            except defer.TimeoutError:
+                _log.warn("requests still running after draining {seconds} s", seconds=drain)
         await super().stopService()
         await self.driver.close()
 

@@ -104,6 +104,7 @@ class UploadPurger(Service):
         self._dry_run = dry_run
         self._first_delay = random.uniform(0, 3600) if first_delay is None else first_delay
         self._loop = None
+        self._loop_done = None
         self._start_call = None
 
     def _run(self):
@@ -115,7 +116,7 @@ class UploadPurger(Service):
         self._start_call = None
         self._loop = LoopingCall(self._run)
         self._loop.clock = self._clock
-        self._loop.start(self._interval, now=True)
+        self._loop_done = self._loop.start(self._interval, now=True)
 
     def startService(self):
         """
@@ -133,7 +134,6 @@ class UploadPurger(Service):
             self._start_call.cancel()
             self._start_call = None
         if self._loop is not None and self._loop.running:
-            deferred = self._loop.deferred
             self._loop.stop()
-            return deferred
+            return self._loop_done
         return None

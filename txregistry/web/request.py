@@ -26,6 +26,7 @@ class RegistryRequest(server.Request):
         Pick the body's destination instead of twisted.web's buffer.
         """
         channel = self.channel
+        channel.site.request_started(self)
         method = getattr(channel, "_command", None)
         target = getattr(channel, "_path", None)
         router = getattr(channel.site, "body_router", None)

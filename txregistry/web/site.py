@@ -5,6 +5,7 @@ every response carries, HTTP/1.1 only, and the access log.
 
 import time
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.web import http, server
 
@@ -73,6 +74,32 @@ class RegistrySite(server.Site):
             for name, values in extra_headers
         ]
         self._access_log = access_log
+        self._active = 0
+        self._idle_waiters = []
+
+    def request_started(self, request) -> None:
+        """
+        Count C{request} as in flight until it is finished or lost.
+        """
+        self._active += 1
+        request.notifyFinish().addBoth(self._request_ended)
+
+    def _request_ended(self, _) -> None:
+        self._active -= 1
+        if self._active == 0:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def idle(self) -> Deferred:
+        """
+        @return: a L{Deferred} that fires when no request is in flight.
+        """
+        if self._active == 0:
+            return succeed(None)
+        d = Deferred()
+        self._idle_waiters.append(d)
+        return d
 
     def acceptableProtocols(self):
         """
