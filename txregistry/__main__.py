@@ -1,5 +1,5 @@
 """
-C{python -m txregistry}: the L{txregistry.cli} command.
+python -m txregistry: the txregistry command.
 """
 
 from txregistry.cli import main

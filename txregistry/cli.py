@@ -23,7 +23,9 @@ def main(argv=None) -> None:
     """
     Run the command line C{argv} (default: C{sys.argv[1:]}).
     """
-    parser = argparse.ArgumentParser(prog="txregistry", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="txregistry", description="An OCI Distribution (Docker Registry v2) server."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the registry in the foreground")
     serve.add_argument("config", nargs="?", help="configuration file (Distribution's format)")
