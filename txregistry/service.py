@@ -186,6 +186,12 @@ class RegistryService(MultiService):
         )
         for warning in self._config.warnings:
             _log.warn("configuration: {warning}", warning=warning)
+        if storage.cache_blobdescriptor:
+            _log.info(
+                "configuration: storage.cache.blobdescriptor {cache} accepted; "
+                "txregistry has no blob descriptor cache yet",
+                cache=storage.cache_blobdescriptor,
+            )
 
     async def _stop(self):
         # Stop taking connections, let requests in flight finish (for at
