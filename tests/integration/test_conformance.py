@@ -17,14 +17,16 @@ specs of a workflow run in order and share state, as the Go closures do.
 
 The Go suite reads its environment once; here a L{Settings} is that
 environment and a L{SuiteRun} one run of the suite with it.  Three runs go
-against one registry process:
+against registry processes with deletes enabled, on filesystem storage
+unless said otherwise:
 
  - the run a registry with every workflow and automatic cross-mounting is
    checked with (C{OCI_TEST_*=1}, C{OCI_AUTOMATIC_CROSSMOUNT=1}, the other
    settings at their defaults);
  - the alternatives: the other teardown order
    (C{OCI_DELETE_MANIFEST_BEFORE_BLOBS=0}), C{OCI_AUTOMATIC_CROSSMOUNT} unset,
-   a named C{OCI_CROSSMOUNT_NAMESPACE}, and request bodies sent chunked;
+   a named C{OCI_CROSSMOUNT_NAMESPACE}; request bodies sent chunked, and a
+   second registry process, on the in-memory storage driver;
  - the pull workflow against content already in the registry
    (C{OCI_TAG_NAME}, C{OCI_MANIFEST_DIGEST}, C{OCI_BLOB_DIGEST}).
 
@@ -491,34 +493,38 @@ class Client:
 
 class _Registry:
     """
-    The one registry process all runs go against, started on first use and
-    stopped when the interpreter exits (neither trial nor pytest offers a
-    module fixture both honour).
+    The registry processes the runs go against, one per storage driver,
+    each started on first use and stopped when the interpreter exits
+    (neither trial nor pytest offers a module fixture both honour).
     """
 
-    process = None
-    failure = None
+    processes = {}
+    failures = {}
 
     @classmethod
-    def url(cls) -> str:
+    def url(cls, storage: str) -> str:
         """
-        The registry's URL; a failure to start is raised again to every
-        later caller instead of starting another process.
+        The URL of the registry on C{storage} (C{filesystem} or
+        C{inmemory}); a failure to start is raised again to every later
+        caller instead of starting another process.
         """
-        if cls.failure is not None:
-            raise cls.failure
-        if cls.process is None:
+        if storage in cls.failures:
+            raise cls.failures[storage]
+        if storage not in cls.processes:
             workdir = tempfile.mkdtemp(prefix="txregistry-conformance-")
-            process = RegistryProcess(base_config(os.path.join(workdir, "storage")), workdir)
+            config = base_config(os.path.join(workdir, "storage"))
+            if storage != "filesystem":
+                config["storage"] = {storage: {}, "delete": {"enabled": True}}
+            process = RegistryProcess(config, workdir)
             try:
                 process.start()
             except RuntimeError as e:
                 shutil.rmtree(workdir, ignore_errors=True)
-                cls.failure = e
+                cls.failures[storage] = e
                 raise
-            cls.process = process
+            cls.processes[storage] = process
             atexit.register(cls._stop, process, workdir)
-        return cls.process.url
+        return cls.processes[storage].url
 
     @staticmethod
     def _stop(process, workdir) -> None:
@@ -533,15 +539,18 @@ class SuiteRun:
     @ivar prepare: called with the client before the first spec, to put
         into the registry what the settings say is there.
     @ivar chunked: send request bodies chunked (see L{Client}).
+    @ivar storage: the storage driver of the registry to run against.
     """
 
-    def __init__(self, settings: Settings, prepare=None, chunked: bool = False):
+    def __init__(self, settings: Settings, prepare=None, chunked: bool = False,
+                 storage: str = "filesystem"):
         self.settings = settings
         # The Go suite seeds its random blobs with ginkgo's seed, the time
         # by default.
         self.fixtures = Fixtures(settings, seed=int(time.time()))
         self.prepare = prepare
         self.chunked = chunked
+        self.storage = storage
         self._client = None
 
     def client(self) -> Client:
@@ -549,7 +558,8 @@ class SuiteRun:
         The client, connected to the registry (started if need be).
         """
         if self._client is None:
-            self._client = Client(_Registry.url(), self.settings.namespace, self.chunked)
+            self._client = Client(_Registry.url(self.storage), self.settings.namespace,
+                                  self.chunked)
             if self.prepare is not None:
                 self.prepare(self._client)
         return self._client
@@ -1623,7 +1633,9 @@ class ContentManagementSpecs(Specs):
 DEFAULT_RUN = SuiteRun(Settings(namespace="conformance/default"))
 
 #: The alternatives: blobs deleted before manifests, a named cross-mount
-#: namespace, C{OCI_AUTOMATIC_CROSSMOUNT} unset, request bodies chunked.
+#: namespace, C{OCI_AUTOMATIC_CROSSMOUNT} unset; and on the client and server
+#: side, request bodies chunked and a registry on the in-memory driver (no
+#: empty directories, like an object store).
 ALTERNATIVES_RUN = SuiteRun(
     Settings(
         namespace="conformance/alternatives",
@@ -1632,6 +1644,7 @@ ALTERNATIVES_RUN = SuiteRun(
         delete_manifest_before_blobs=False,
     ),
     chunked=True,
+    storage="inmemory",
 )
 
 _EXISTING_CONFIG = Blob.of(marshal({
