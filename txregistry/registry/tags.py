@@ -53,14 +53,29 @@ class TagStore:
         """
         Every tag, sorted byte-wise as Distribution sorts them.
 
-        @raise errors.RegistryError: C{NAME_UNKNOWN} if the repository has
-            never been tagged.
+        A repository holding manifests or blobs but no tag has none: it may
+        never have been tagged, or have lost its last tag (object stores,
+        and the in-memory driver, keep no empty tags directory to tell).
+
+        @raise errors.RegistryError: C{NAME_UNKNOWN} if the repository holds
+            neither manifests nor blobs.
         """
         try:
             children = await self._driver.list(layout.tags_dir(self.name))
         except PathNotFoundError:
-            raise errors.RegistryError(errors.NAME_UNKNOWN, detail={"name": self.name})
+            if not await self._has_content():
+                raise errors.RegistryError(errors.NAME_UNKNOWN, detail={"name": self.name})
+            children = []
         return sorted(path.rsplit("/", 1)[1] for path in children)
+
+    async def _has_content(self) -> bool:
+        for path in (layout.manifests_dir(self.name), layout.layers_dir(self.name)):
+            try:
+                await self._driver.stat(path)
+            except PathNotFoundError:
+                continue
+            return True
+        return False
 
     async def pointing_to(self, digest: Digest) -> list[str]:
         """
