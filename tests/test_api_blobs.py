@@ -205,16 +205,19 @@ class UploadTests(SynchronousTestCase):
     def test_sha512(self):
         """
         A blob pushed with a sha512 digest is stored under sha256 (as
-        Distribution does) and readable by both digests.
+        Distribution does) and readable by both digests; responses name the
+        digest the client used.
         """
         location = self.start().header("location")
         digest512 = "sha512:" + hashlib.sha512(DATA).hexdigest()
         done = self.client.request("PUT", f"{location}?digest={digest512}", DATA)
         self.assertEqual(done.code, 201, done.body)
-        self.assertEqual(done.header("docker-content-digest"), sha256(DATA))
+        self.assertEqual(done.header("docker-content-digest"), digest512)
+        self.assertTrue(done.header("location").endswith(f"/v2/foo/blobs/{digest512}"))
         for digest in (digest512, sha256(DATA)):
             reply = self.client.request("GET", f"/v2/foo/blobs/{digest}")
             self.assertEqual(reply.body, DATA)
+            self.assertEqual(reply.header("docker-content-digest"), digest)
 
     def test_empty_blob(self):
         """

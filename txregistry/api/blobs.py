@@ -66,7 +66,9 @@ async def get(api, request, name, digest):
     repository = api.registry.repository(name)
     requested = path_digest(digest)
     descriptor = await repository.blobs.require(requested)
-    canonical = str(descriptor.digest)
+    # The digest asked for, even when the bytes are stored under another
+    # algorithm's digest (a blob pushed as sha512 is kept under sha256).
+    canonical = str(requested)
     request.setHeader(b"Docker-Content-Digest", canonical.encode("ascii"))
     request.setHeader(b"ETag", f'"{canonical}"'.encode("ascii"))
     request.setHeader(b"Cache-Control", b"max-age=31536000")

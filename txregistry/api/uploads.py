@@ -106,7 +106,8 @@ class _ChunkConsumer:
 @implementer(IBodyConsumer)
 class _CompletingConsumer:
     """
-    Appends a final body (possibly empty) and completes the session.
+    Appends a final body (possibly empty) and completes the session; the
+    outcome is the digest the client gave.
     """
 
     def __init__(self, appender, expected: Digest):
@@ -117,7 +118,11 @@ class _CompletingConsumer:
         return self._appender.write(data)
 
     def finish(self):
-        return ensureDeferred(self._appender.complete(self._expected))
+        return ensureDeferred(self._complete())
+
+    async def _complete(self):
+        await self._appender.complete(self._expected)
+        return self._expected
 
     def abort(self):
         return ensureDeferred(self._appender.abort())
@@ -209,8 +214,7 @@ async def start(api, request, name):
     whole blob in one request (C{?digest=}), or open a session.
     """
     if isinstance(request.content, BodySink):
-        descriptor = await request.content.wait()
-        return _created(api, request, name, descriptor.digest)
+        return _created(api, request, name, await request.content.wait())
     api.registry.check_writable()
     repository = api.registry.repository(name)
     mount = query_value(request, "mount")
@@ -254,8 +258,7 @@ async def put(api, request, name, upload_id):
     """
     C{PUT ?digest=}: the session has been completed (or refused).
     """
-    descriptor = await request.content.wait()
-    return _created(api, request, name, descriptor.digest)
+    return _created(api, request, name, await request.content.wait())
 
 
 async def cancel(api, request, name, upload_id):
