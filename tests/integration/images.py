@@ -87,3 +87,50 @@ def random_files(seed: str, count: int, size: int) -> dict:
     """
     generator = random.Random(seed)
     return {f"data/{seed}-{i}.bin": generator.randbytes(size) for i in range(count)}
+
+
+def sample_image(path: str, tag: str = "v1") -> dict:
+    """
+    A three-layer image of about 3 MB of incompressible data at C{path},
+    tagged C{tag}; see L{make_oci_layout}.
+    """
+    return make_oci_layout(path, [
+        random_files("first", 2, 600_000),
+        random_files("second", 1, 1_200_000),
+        random_files("third", 4, 150_000),
+    ], tag)
+
+
+def read_oci_layout(path: str, tag: str) -> dict:
+    """
+    Read the image tagged C{tag} from the OCI image layout at C{path},
+    checking every blob file there: its sha256 must be its name.
+
+    @return: like L{make_oci_layout}: the manifest, C{"_digest"} and
+        C{"_blobs"} (the config and layers it names, with their sizes).
+    @raise AssertionError: a blob's content does not match its name, or a
+        blob the manifest names is missing or has another size.
+    """
+    blobs_dir = os.path.join(path, "blobs", "sha256")
+    stored = {}
+    for name in os.listdir(blobs_dir):
+        with open(os.path.join(blobs_dir, name), "rb") as f:
+            data = f.read()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != name:
+            raise AssertionError(f"blob {name} in {path} holds content with digest {actual}")
+        stored["sha256:" + name] = len(data)
+    with open(os.path.join(path, "index.json")) as f:
+        index = json.load(f)
+    [descriptor] = [
+        m for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
+    ]
+    with open(os.path.join(blobs_dir, descriptor["digest"].split(":", 1)[1]), "rb") as f:
+        manifest = json.load(f)
+    named = [manifest["config"]] + manifest["layers"]
+    blobs = {d["digest"]: d["size"] for d in named}
+    for digest, size in blobs.items():
+        if stored.get(digest) != size:
+            raise AssertionError(f"{path}: blob {digest} of {size} bytes missing or wrong size")
+    return dict(manifest, _digest=descriptor["digest"], _blobs=blobs)
