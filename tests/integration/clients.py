@@ -30,7 +30,7 @@ def run(argv: list[str], timeout: float = COMMAND_TIMEOUT, check: bool = True,
     """
     result = subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, **kwargs,
+        stdin=subprocess.DEVNULL, check=False, **kwargs,
     )
     if check and result.returncode != 0:
         raise AssertionError(

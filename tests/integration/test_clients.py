@@ -21,7 +21,11 @@ from tests.integration.clients import (
     sha256_digest,
 )
 from tests.integration.images import read_oci_layout, sample_image
-from tests.integration.processes import RegistryProcess, base_config, temporary_directory
+from tests.integration.processes import (
+    RegistryProcess,
+    base_config,
+    temporary_directory,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
