@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+from urllib.parse import urljoin
 
 import requests
 
@@ -243,3 +244,30 @@ class Curl:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         return CurlResponse(int(status_line.split()[1]), headers, read_bytes(body_path))
+
+
+def push_blob(registry_url: str, name: str, data: bytes) -> str:
+    """
+    Upload a blob over HTTP in one POST and one PUT; return its digest.
+    """
+    digest = sha256_digest(data)
+    started = requests.post(f"{registry_url}/v2/{name}/blobs/uploads/", timeout=30)
+    if started.status_code != 202:
+        raise AssertionError(f"upload start: {started.status_code} {started.text}")
+    done = requests.put(urljoin(registry_url, started.headers["Location"]),
+                        params={"digest": digest}, data=data, timeout=30)
+    if done.status_code != 201:
+        raise AssertionError(f"upload end: {done.status_code} {done.text}")
+    return digest
+
+
+def patch_chunk(upload_url: str, offset: int, chunk: bytes) -> requests.Response:
+    """
+    PATCH one chunk at C{offset} of an upload session, with Content-Range.
+
+    @return: the response (202 expected).
+    """
+    return requests.patch(upload_url, data=chunk, timeout=30, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+    })

@@ -4,6 +4,7 @@ Distribution's registry when it is installed; and the small chores around
 them (temporary directories, child environments, waiting for log lines).
 """
 
+import json
 import os
 import re
 import shutil
@@ -17,7 +18,28 @@ import time
 import yaml
 from twisted.trial.unittest import SkipTest
 
-_LISTENING = re.compile(rb"listening on [^\s]*:(\d+)")
+_LISTENING = re.compile(r"listening on [^\s]*:(\d+)")
+
+
+def listening_port(log: bytes) -> int | None:
+    """
+    The port txregistry says it listens on in C{log}, written as text or
+    as JSON records (C{log.formatter: json}); C{None} if not said yet.
+    Only complete lines count: a port may be half written.
+    """
+    complete = log[:log.rfind(b"\n") + 1]
+    for line in complete.decode("utf-8", "replace").splitlines():
+        record = line.lstrip("\x1e")
+        if record.startswith("{"):
+            try:
+                event = json.loads(record)
+            except ValueError:
+                continue
+            record = event.get("log_format", "").replace("{address}", event.get("address", ""))
+        match = _LISTENING.search(record)
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def tool(name: str) -> str | None:
@@ -190,16 +212,28 @@ class RegistryProcess:
         self.port = None
 
     @classmethod
-    def started(cls, case, config: dict, **kwargs) -> "RegistryProcess":
+    def started(cls, case, config: dict | None, env: dict | None = None,
+                **kwargs) -> "RegistryProcess":
         """
         Start a server for the test C{case} in a temporary directory; both
         go away when the test ends.
 
+        @param config: see L{__init__}.
+        @param env: see L{__init__}.
         @param kwargs: for L{start}.
         """
-        registry = cls(config, temporary_directory(case))
-        case.addCleanup(registry.stop)
+        registry = cls.prepared(case, config, env)
         return registry.start(**kwargs)
+
+    @classmethod
+    def prepared(cls, case, config: dict | None, env: dict | None = None) -> "RegistryProcess":
+        """
+        A server for the test C{case} in a temporary directory, not started;
+        stopped (if it runs) and the directory removed when the test ends.
+        """
+        registry = cls(config, temporary_directory(case), env)
+        case.addCleanup(registry.stop)
+        return registry
 
     @property
     def url(self) -> str:
@@ -248,9 +282,9 @@ class RegistryProcess:
             return self.log() + (read_text(log_path) if log_path else "")
 
         def listening():
-            match = _LISTENING.search(read_bytes(watched)[offset:])
-            if match:
-                return int(match.group(1))
+            port = listening_port(read_bytes(watched)[offset:])
+            if port is not None:
+                return port
             if self.process.poll() not in (None, 0):
                 raise RuntimeError(f"registry exited at start:\n{output()}")
             return None
