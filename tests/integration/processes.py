@@ -29,14 +29,13 @@ def listening_port(log: bytes) -> int | None:
     """
     complete = log[:log.rfind(b"\n") + 1]
     for line in complete.decode("utf-8", "replace").splitlines():
-        record = line.lstrip("\x1e")
-        if record.startswith("{"):
+        if line.startswith("{"):
             try:
-                event = json.loads(record)
+                event = json.loads(line)
             except ValueError:
                 continue
-            record = event.get("log_format", "").replace("{address}", event.get("address", ""))
-        match = _LISTENING.search(record)
+            line = event.get("log_format", "").replace("{address}", event.get("address", ""))
+        match = _LISTENING.search(line)
         if match:
             return int(match.group(1))
     return None
