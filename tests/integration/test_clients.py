@@ -20,15 +20,20 @@ from tests.integration.clients import (
     fetch_manifest,
     sha256_digest,
 )
-from tests.integration.images import read_oci_layout, sample_image
+from tests.integration.images import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    read_oci_layout,
+    sample_image,
+    sample_index,
+)
 from tests.integration.processes import (
     RegistryProcess,
     base_config,
     temporary_directory,
 )
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def start_registry(case, access_log: bool = False) -> tuple[RegistryProcess, str]:
@@ -84,6 +89,42 @@ class SkopeoTests(SynchronousTestCase):
         pulled = read_oci_layout(pulled_path, "v1")
         self.assertEqual(pulled["_digest"], self.image["_digest"])
         self.assertEqual(pulled["_blobs"], self.image["_blobs"])
+
+    def test_multi_platform(self):
+        """
+        A two-platform image index copied with C{--all} is served under its
+        tag with its digest, and copied back whole: the same index digest
+        and the same manifests, configs and layers.
+        """
+        index = sample_index(os.path.join(self.scratch, "index"))
+        reference = f"docker://{self.registry.address}/skopeo/multi:v1"
+        self.skopeo.copy(f"oci:{self.scratch}/index:v1", reference, "--all")
+        served = requests.get(f"{self.registry.url}/v2/skopeo/multi/manifests/v1",
+                              headers={"Accept": OCI_INDEX}, timeout=30)
+        self.assertEqual(served.headers["Content-Type"], OCI_INDEX)
+        self.assertEqual(sha256_digest(served.content), index["_digest"])
+        pulled_path = os.path.join(self.scratch, "pulled-index")
+        self.skopeo.copy(reference, f"oci:{pulled_path}:v1", "--all")
+        pulled = read_oci_layout(pulled_path, "v1")
+        self.assertEqual(pulled["_digest"], index["_digest"])
+        self.assertEqual(pulled["_blobs"], index["_blobs"])
+
+    def test_docker_schema2(self):
+        """
+        An image converted to a Docker schema 2 manifest on the way in is
+        served as one, with the same layers.
+        """
+        self.skopeo.copy(f"oci:{self.scratch}/layout:v1",
+                         f"docker://{self.registry.address}/skopeo/docker:v1",
+                         "--format", "v2s2")
+        served = requests.get(f"{self.registry.url}/v2/skopeo/docker/manifests/v1",
+                              headers={"Accept": DOCKER_MANIFEST}, timeout=30)
+        self.assertEqual(served.headers["Content-Type"], DOCKER_MANIFEST)
+        self.assertEqual(served.json()["mediaType"], DOCKER_MANIFEST)
+        self.assertEqual([layer["digest"] for layer in served.json()["layers"]],
+                         [layer["digest"] for layer in self.image["layers"]])
+        details = self.skopeo.inspect(f"docker://{self.registry.address}/skopeo/docker:v1")
+        self.assertEqual(details["Digest"], sha256_digest(served.content))
 
     def test_inspect(self):
         """
