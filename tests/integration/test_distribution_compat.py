@@ -13,7 +13,7 @@ import requests
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.clients import Skopeo, sha256_digest
-from tests.integration.images import read_oci_layout, sample_image
+from tests.integration.images import read_oci_layout, sample_image, sample_index
 from tests.integration.processes import (
     DistributionProcess,
     RegistryProcess,
@@ -63,33 +63,41 @@ class CompatibilityTests(SynchronousTestCase):
         self.skopeo = Skopeo(self)
         self.scratch = temporary_directory(self)
         self.image = sample_image(os.path.join(self.scratch, "layout"))
+        self.index = sample_index(os.path.join(self.scratch, "index"))
 
     def push(self, server) -> None:
         """
-        skopeo copies the sample image to C{server} as C{compat/image:v1}.
+        skopeo copies the sample image to C{server} as C{compat/image:v1}
+        and the two-platform index, with its images, as
+        C{compat/image:multi}.
         """
         self.skopeo.copy(f"oci:{self.scratch}/layout:v1",
                          f"docker://{server.address}/{REPOSITORY}:v1")
+        self.skopeo.copy(f"oci:{self.scratch}/index:v1",
+                         f"docker://{server.address}/{REPOSITORY}:multi", "--all")
 
     def check_pull(self, server) -> None:
         """
-        skopeo pulls C{compat/image:v1} from C{server} into a new OCI layout
-        and gets the sample image, digest for digest; the tags list and the
-        catalog name it.
+        skopeo pulls C{compat/image:v1} and C{compat/image:multi} from
+        C{server} into new OCI layouts and gets what L{push} pushed, digest
+        for digest; the tags list and the catalog name them.
         """
-        pulled_path = os.path.join(self.scratch, f"pulled-{server.port}")
-        self.skopeo.copy(f"docker://{server.address}/{REPOSITORY}:v1", f"oci:{pulled_path}:v1")
-        pulled = read_oci_layout(pulled_path, "v1")
-        self.assertEqual(pulled["_digest"], self.image["_digest"])
-        self.assertEqual(pulled["_blobs"], self.image["_blobs"])
-        tags = requests.get(f"{server.url}/v2/{REPOSITORY}/tags/list", timeout=30)
-        self.assertEqual(tags.json(), {"name": REPOSITORY, "tags": ["v1"]})
+        for tag, expected in (("v1", self.image), ("multi", self.index)):
+            pulled_path = os.path.join(self.scratch, f"pulled-{server.port}-{tag}")
+            self.skopeo.copy(f"docker://{server.address}/{REPOSITORY}:{tag}",
+                             f"oci:{pulled_path}:{tag}", "--all")
+            pulled = read_oci_layout(pulled_path, tag)
+            self.assertEqual(pulled["_digest"], expected["_digest"])
+            self.assertEqual(pulled["_blobs"], expected["_blobs"])
+        # Distribution 2.8 lists tags in directory order, not sorted.
+        tags = requests.get(f"{server.url}/v2/{REPOSITORY}/tags/list", timeout=30).json()
+        self.assertEqual((tags["name"], sorted(tags["tags"])), (REPOSITORY, ["multi", "v1"]))
         catalog = requests.get(f"{server.url}/v2/_catalog", timeout=30)
         self.assertEqual(catalog.json(), {"repositories": [REPOSITORY]})
 
     def test_distribution_serves_txregistry_root(self):
         """
-        An image skopeo pushed to txregistry is pulled whole from
+        Images skopeo pushed to txregistry are pulled whole from
         Distribution started on the same root after txregistry stopped.
         """
         root = os.path.join(self.scratch, "root")
@@ -100,7 +108,7 @@ class CompatibilityTests(SynchronousTestCase):
 
     def test_txregistry_serves_distribution_root(self):
         """
-        An image skopeo pushed to Distribution is pulled whole from
+        Images skopeo pushed to Distribution are pulled whole from
         txregistry started on the same root after Distribution stopped.
         """
         root = os.path.join(self.scratch, "root")
@@ -120,16 +128,18 @@ class LayoutTests(SynchronousTestCase):
         self.scratch = temporary_directory(self)
         self.image = sample_image(os.path.join(self.scratch, "layout"))
 
-    def pushed_tree(self, start) -> dict[str, bytes]:
+    def pushed_tree(self, start, layout: str = "layout", *options: str) -> dict[str, bytes]:
         """
-        Push the sample image with skopeo to a server C{start(self, root)}
-        starts on a new root, stop it, and return the files under
-        C{docker/registry/v2}.
+        Push C{layout:v1} (in the scratch directory) with skopeo to a
+        server C{start(self, root)} starts on a new root, stop it, and
+        return the files under C{docker/registry/v2}.
+
+        @param options: for C{skopeo copy}.
         """
-        root = os.path.join(self.scratch, start.__name__)
+        root = os.path.join(self.scratch, f"{start.__name__}-{layout}")
         server = start(self, root)
-        self.skopeo.copy(f"oci:{self.scratch}/layout:v1",
-                         f"docker://{server.address}/{REPOSITORY}:v1")
+        self.skopeo.copy(f"oci:{self.scratch}/{layout}:v1",
+                         f"docker://{server.address}/{REPOSITORY}:v1", *options)
         server.stop()
         self.assertEqual(os.listdir(root), ["docker"])
         return tree(os.path.join(root, V2))
@@ -168,6 +178,23 @@ class LayoutTests(SynchronousTestCase):
 
         require_tool("docker-registry")
         self.assertEqual(ours, self.pushed_tree(start_distribution))
+
+    def test_same_tree_for_index(self):
+        """
+        A two-platform image index pushed with its images gives the same
+        files as Distribution's: revision links for the index and each
+        image manifest, C{_layers} links for no manifest.
+        """
+        index = sample_index(os.path.join(self.scratch, "index"))
+        ours = self.pushed_tree(start_txregistry, "index", "--all")
+        manifests = [index["_digest"]] + [m["digest"] for m in index["manifests"]]
+        for digest in manifests:
+            revision = (f"repositories/{REPOSITORY}/_manifests/revisions/sha256/"
+                        f"{digest[7:]}/link")
+            self.assertEqual(ours[revision], digest.encode())
+            self.assertNotIn(f"repositories/{REPOSITORY}/_layers/sha256/{digest[7:]}/link", ours)
+        require_tool("docker-registry")
+        self.assertEqual(ours, self.pushed_tree(start_distribution, "index", "--all"))
 
     def test_upload_in_progress(self):
         """
