@@ -1,6 +1,7 @@
 """
-Real registry clients run as child processes: skopeo, podman and curl,
-each isolated in a temporary directory and bounded in time.
+Real registry clients: skopeo, podman and curl run as child processes, each
+isolated in a temporary directory and bounded in time; oras-py; and a few
+plain HTTP requests.
 """
 
 import hashlib
@@ -10,7 +11,9 @@ import subprocess
 from urllib.parse import urljoin
 
 import requests
+from twisted.trial.unittest import SkipTest
 
+from tests.integration.images import OCI_INDEX, OCI_MANIFEST
 from tests.integration.processes import read_bytes, require_tool, temporary_directory
 
 #: The longest any single client command may take, in seconds.
@@ -271,3 +274,70 @@ def patch_chunk(upload_url: str, offset: int, chunk: bytes) -> requests.Response
         "Content-Type": "application/octet-stream",
         "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
     })
+
+
+class Oras:
+    """
+    oras-py, the ORAS Python SDK, pushing one-file artifacts over plain
+    HTTP.
+
+    @raise SkipTest: oras-py is not installed.
+    """
+
+    def __init__(self, case):
+        try:
+            import oras.client
+            import oras.oci
+        except ImportError:
+            raise SkipTest("oras-py is not installed") from None
+        self._oras = oras
+        self._scratch = temporary_directory(case, "oras-")
+        self._clients = {}
+
+    def push(self, address: str, reference: str, content: bytes,
+             artifact_type: str | None = None, subject=None) -> requests.Response:
+        """
+        Push a one-file artifact to C{address/reference} (C{name:tag}).
+
+        @param artifact_type: the config media type (how oras-py marks an
+            artifact's type), if not its default.
+        @param subject: from L{subject}.
+        @return: the manifest PUT's response.
+        """
+        path = os.path.join(self._scratch, "file.txt")
+        with open(path, "wb") as f:
+            f.write(content)
+        config = None
+        if artifact_type is not None:
+            config = os.path.join(self._scratch, "no-config") + ":" + artifact_type
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = self._oras.client.OrasClient(
+                hostname=address, insecure=True)
+        return client.push(
+            target=f"{address}/{reference}", files=[path], manifest_config=config,
+            subject=subject, disable_path_validation=True, quiet=True,
+        )
+
+    def subject(self, registry_url: str, name: str, reference: str):
+        """
+        The L{oras.oci.Subject} for an OCI image manifest in a registry.
+        """
+        digest, _ = fetch_manifest(registry_url, name, reference)
+        size = len(requests.get(f"{registry_url}/v2/{name}/manifests/{digest}",
+                                headers={"Accept": OCI_MANIFEST}, timeout=30).content)
+        return self._oras.oci.Subject(OCI_MANIFEST, digest, size)
+
+
+def list_referrers(registry_url: str, name: str, digest: str,
+                   artifact_type: str | None = None) -> requests.Response:
+    """
+    GET the referrers of C{digest} in C{name}, optionally filtered; fail
+    unless the answer is a 200 with an image index.
+    """
+    params = {"artifactType": artifact_type} if artifact_type else None
+    response = requests.get(f"{registry_url}/v2/{name}/referrers/{digest}", params=params,
+                            timeout=30)
+    if response.status_code != 200 or response.headers["Content-Type"] != OCI_INDEX:
+        raise AssertionError(f"referrers of {digest}: {response.status_code} {response.text}")
+    return response

@@ -10,14 +10,16 @@ import re
 from urllib.parse import urljoin
 
 import requests
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.clients import (
     Curl,
+    Oras,
     Podman,
     Skopeo,
     fetch_blob,
     fetch_manifest,
+    list_referrers,
     sha256_digest,
 )
 from tests.integration.images import (
@@ -195,51 +197,6 @@ class OrasTests(SynchronousTestCase):
     SBOM = "application/vnd.example.sbom.v1+json"
     SIGNATURE = "application/vnd.example.signature.v1"
 
-    def setUp(self):
-        try:
-            import oras.client
-            import oras.oci
-        except ImportError:
-            raise SkipTest("oras-py is not installed")
-        self.oras = oras
-        self.registry, self.scratch = start_registry(self)
-        self.client = oras.client.OrasClient(hostname=self.registry.address, insecure=True)
-
-    def push(self, tag: str, content: bytes, artifact_type: str | None = None,
-             subject=None):
-        """
-        Push a one-file artifact tagged C{tag} to C{oras/artifact}.
-
-        @param artifact_type: the config media type (how oras-py marks an
-            artifact's type), if not its default.
-        @param subject: an L{oras.oci.Subject}.
-        @return: the manifest PUT's response.
-        """
-        path = os.path.join(self.scratch, tag + ".txt")
-        with open(path, "wb") as f:
-            f.write(content)
-        config = None
-        if artifact_type is not None:
-            config = os.path.join(self.scratch, "no-config") + ":" + artifact_type
-        return self.client.push(
-            target=f"{self.registry.address}/oras/artifact:{tag}",
-            files=[path], manifest_config=config, subject=subject,
-            disable_path_validation=True, quiet=True,
-        )
-
-    def referrers(self, digest: str, artifact_type: str | None = None) -> requests.Response:
-        """
-        GET the referrers of C{digest} in C{oras/artifact}, optionally
-        filtered.
-        """
-        params = {"artifactType": artifact_type} if artifact_type else None
-        response = requests.get(
-            f"{self.registry.url}/v2/oras/artifact/referrers/{digest}", params=params, timeout=30,
-        )
-        self.assertEqual(response.status_code, 200, response.text)
-        self.assertEqual(response.headers["Content-Type"], OCI_INDEX)
-        return response
-
     def test_referrers(self):
         """
         Artifacts pushed with a C{subject} are acknowledged with
@@ -247,42 +204,47 @@ class OrasTests(SynchronousTestCase):
         types; an C{artifactType} filter keeps only that type and says so in
         C{OCI-Filters-Applied}.
         """
-        first = self.push("v1", b"the subject artifact\n")
-        subject_digest = first.headers["Docker-Content-Digest"]
-        subject_body = requests.get(
-            f"{self.registry.url}/v2/oras/artifact/manifests/v1",
-            headers={"Accept": OCI_MANIFEST}, timeout=30,
-        ).content
-        self.assertEqual(sha256_digest(subject_body), subject_digest)
-        subject = self.oras.oci.Subject(OCI_MANIFEST, subject_digest, len(subject_body))
+        oras = Oras(self)
+        registry, _ = start_registry(self)
+        name = "oras/artifact"
 
-        sbom = self.push("sbom", b'{"sbom": true}\n', self.SBOM, subject)
+        def push(tag, content, *args):
+            return oras.push(registry.address, f"{name}:{tag}", content, *args)
+
+        def referrers(digest, artifact_type=None):
+            return list_referrers(registry.url, name, digest, artifact_type)
+
+        subject_digest = push("v1", b"the subject artifact\n").headers["Docker-Content-Digest"]
+        subject = oras.subject(registry.url, name, "v1")
+        self.assertEqual(subject.digest, subject_digest)
+
+        sbom = push("sbom", b'{"sbom": true}\n', self.SBOM, subject)
         self.assertEqual(sbom.headers["OCI-Subject"], subject_digest)
-        signature = self.push("signature", b"signed\n", self.SIGNATURE, subject)
+        signature = push("signature", b"signed\n", self.SIGNATURE, subject)
         self.assertEqual(signature.headers["OCI-Subject"], subject_digest)
 
-        listed = self.referrers(subject_digest).json()
-        self.assertEqual(listed["mediaType"], OCI_INDEX)
+        listed = referrers(subject_digest)
+        self.assertNotIn("OCI-Filters-Applied", listed.headers)
+        self.assertEqual(listed.json()["mediaType"], OCI_INDEX)
         self.assertEqual(
-            sorted((d["digest"], d["artifactType"], d["mediaType"]) for d in listed["manifests"]),
+            sorted((d["digest"], d["artifactType"], d["mediaType"])
+                   for d in listed.json()["manifests"]),
             sorted([
                 (sbom.headers["Docker-Content-Digest"], self.SBOM, OCI_MANIFEST),
                 (signature.headers["Docker-Content-Digest"], self.SIGNATURE, OCI_MANIFEST),
             ]),
         )
-        self.assertNotIn("OCI-Filters-Applied", self.referrers(subject_digest).headers)
 
-        filtered = self.referrers(subject_digest, self.SBOM)
+        filtered = referrers(subject_digest, self.SBOM)
         self.assertEqual(filtered.headers["OCI-Filters-Applied"], "artifactType")
         self.assertEqual([d["digest"] for d in filtered.json()["manifests"]],
                          [sbom.headers["Docker-Content-Digest"]])
 
-        nothing = self.referrers(subject_digest, "application/vnd.example.none")
+        nothing = referrers(subject_digest, "application/vnd.example.none")
         self.assertEqual(nothing.headers["OCI-Filters-Applied"], "artifactType")
         self.assertEqual(nothing.json()["manifests"], [])
 
-        self.assertEqual(self.referrers(sbom.headers["Docker-Content-Digest"]).json()["manifests"],
-                         [])
+        self.assertEqual(referrers(sbom.headers["Docker-Content-Digest"]).json()["manifests"], [])
 
 
 class CurlWalkthroughTests(SynchronousTestCase):
