@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import requests
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.clients import Skopeo, sha256_digest
+from tests.integration.clients import Oras, Skopeo, list_referrers, sha256_digest
 from tests.integration.images import read_oci_layout, sample_image, sample_index
 from tests.integration.processes import (
     DistributionProcess,
@@ -116,6 +116,47 @@ class CompatibilityTests(SynchronousTestCase):
         self.push(distribution)
         distribution.stop()
         self.check_pull(start_txregistry(self, root))
+
+
+class ReferrersCompatibilityTests(SynchronousTestCase):
+    """
+    txregistry's referrers API on a root Distribution (which keeps no
+    referrers index) writes to as well.
+    """
+
+    def test_referrers_pushed_through_both(self):
+        """
+        A referrer pushed through txregistry, then (after txregistry listed
+        the referrers once) one pushed through Distribution to the same
+        subject: Distribution serves the root with txregistry's
+        C{_referrers} in it, and txregistry, started again, lists both.
+        """
+        require_tool("docker-registry")
+        oras = Oras(self)
+        root = os.path.join(temporary_directory(self), "root")
+        registry = start_txregistry(self, root)
+        subject_digest = oras.push(registry.address, f"{REPOSITORY}:v1", b"subject\n").headers[
+            "Docker-Content-Digest"]
+        subject = oras.subject(registry.url, REPOSITORY, "v1")
+        ours = oras.push(registry.address, f"{REPOSITORY}:ours", b"a\n", "application/x.ours",
+                         subject).headers["Docker-Content-Digest"]
+        listed = list_referrers(registry.url, REPOSITORY, subject_digest).json()["manifests"]
+        self.assertEqual([d["digest"] for d in listed], [ours])
+        registry.stop()
+
+        distribution = start_distribution(self, root)
+        theirs = oras.push(distribution.address, f"{REPOSITORY}:theirs", b"b\n",
+                           "application/x.theirs", subject).headers["Docker-Content-Digest"]
+        tags = requests.get(f"{distribution.url}/v2/{REPOSITORY}/tags/list", timeout=30).json()
+        self.assertEqual(sorted(tags["tags"]), ["ours", "theirs", "v1"])
+        distribution.stop()
+
+        registry = start_txregistry(self, root)
+        listed = list_referrers(registry.url, REPOSITORY, subject_digest).json()["manifests"]
+        self.assertEqual(
+            sorted((d["digest"], d["artifactType"]) for d in listed),
+            sorted([(ours, "application/x.ours"), (theirs, "application/x.theirs")]),
+        )
 
 
 class LayoutTests(SynchronousTestCase):
