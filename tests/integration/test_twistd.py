@@ -447,6 +447,23 @@ class EnvironmentOverrideTests(SynchronousTestCase):
         self.assertEqual(self.delete_status(), 405)
 
 
+class ConfigurationPathTests(SynchronousTestCase):
+    """
+    C{REGISTRY_CONFIGURATION_PATH} names the file, as for Distribution.
+    """
+
+    def test_configuration_path_from_environment(self):
+        """
+        Without C{--config}, twistd reads the file the variable names.
+        """
+        root = os.path.join(temporary_directory(self), "root")
+        registry = RegistryProcess.prepared(self, base_config(root))
+        registry.env = child_environment(REGISTRY_CONFIGURATION_PATH=registry.config_path)
+        registry.start(twistd_command("--nodaemon", "--pidfile="))
+        self.assertIn(f"storage driver filesystem at {root}", registry.log())
+        check_serves(self, registry, root)
+
+
 class RestartTests(SynchronousTestCase):
     """
     Upload sessions live in storage, not in the process.
