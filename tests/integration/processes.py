@@ -75,9 +75,12 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     """
-    Whether 127.0.0.1:C{port} can be listened on right now.
+    Whether 127.0.0.1:C{port} can be listened on right now, as Twisted
+    listens: with C{SO_REUSEADDR}, so connections of a server that just
+    stopped, left in TIME_WAIT, do not count.
     """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
