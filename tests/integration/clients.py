@@ -204,6 +204,9 @@ class CurlResponse:
         self.body = body
 
     def json(self):
+        """
+        The body, parsed as JSON.
+        """
         return json.loads(self.body)
 
 

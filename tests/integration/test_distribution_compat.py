@@ -12,7 +12,13 @@ from urllib.parse import urljoin
 import requests
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.clients import Oras, Skopeo, list_referrers, sha256_digest
+from tests.integration.clients import (
+    Oras,
+    Skopeo,
+    list_referrers,
+    patch_chunk,
+    sha256_digest,
+)
 from tests.integration.images import read_oci_layout, sample_image, sample_index
 from tests.integration.processes import (
     DistributionProcess,
@@ -254,11 +260,7 @@ class LayoutTests(SynchronousTestCase):
         self.assertEqual(uuid.UUID(upload_id).variant, uuid.RFC_4122)
         self.assertIn(upload_id, started.headers["Location"])
         chunk = os.urandom(1000)
-        patched = requests.patch(
-            urljoin(registry.url, started.headers["Location"]), data=chunk,
-            headers={"Content-Type": "application/octet-stream", "Content-Range": "0-999"},
-            timeout=30,
-        )
+        patched = patch_chunk(urljoin(registry.url, started.headers["Location"]), 0, chunk)
         self.assertEqual(patched.status_code, 202)
 
         upload = os.path.join(root, V2, "repositories", REPOSITORY, "_uploads", upload_id)
