@@ -493,3 +493,20 @@ class ReferrersTests(SynchronousTestCase):
         self.successResultOf(driver.delete("/docker/registry/v2/repositories/foo/_referrers"))
         reply = self.client.request("GET", f"/v2/foo/referrers/{self.subject}")
         self.assertEqual([d["digest"] for d in reply.json()["manifests"]], [sbom])
+
+    def test_referrers_added_without_index_later(self):
+        """
+        Referrers written without the index (by Distribution, say) after the
+        index was built are found too: revisions not indexed yet are
+        scanned whenever referrers are asked for.
+        """
+        sbom, _ = self.attach("application/example.sbom")
+        reply = self.client.request("GET", f"/v2/foo/referrers/{self.subject}")
+        self.assertEqual([d["digest"] for d in reply.json()["manifests"]], [sbom])
+        signature, _ = self.attach("application/example.sig")
+        link = f"/docker/registry/v2/repositories/foo/_referrers/sha256/{self.subject[7:]}"
+        driver = self.client.memory.driver
+        self.successResultOf(driver.delete(f"{link}/sha256/{signature[7:]}"))
+        reply = self.client.request("GET", f"/v2/foo/referrers/{self.subject}")
+        self.assertEqual(sorted(d["digest"] for d in reply.json()["manifests"]),
+                         sorted([sbom, signature]))

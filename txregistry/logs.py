@@ -52,7 +52,9 @@ def make_observer(log_config, out):
     """
     fields = dict(log_config.fields)
     if log_config.formatter == "json":
-        observer = _with_fields(jsonFileLogObserver(out), fields)
+        # One JSON object per line, as Distribution writes, without the RFC
+        # 7464 record separator Twisted puts before each by default.
+        observer = _with_fields(jsonFileLogObserver(out, recordSeparator=""), fields)
     else:
         observer = FileLogObserver(out, _text_with_fields(fields))
     predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[log_config.level])

@@ -6,8 +6,10 @@ Distribution keeps no such index, so it is txregistry's own, stored under the
 repository's C{_referrers} directory (Distribution skips C{_} directories it
 does not know).  It is a cache of what the revisions say: entries are checked
 against the revisions when read, and a repository's index is rebuilt from its
-revisions the first time it is asked for (roots written by Distribution, or
-by a txregistry that lost the index), after which a marker records that.
+revisions (roots written by Distribution, or by a txregistry that lost the
+index): a marker records which revisions were scanned, and those not scanned
+yet (pushed through Distribution since, say) are scanned when referrers are
+asked for.
 """
 
 from txregistry.registry import errors
@@ -80,11 +82,20 @@ class ReferrersIndex:
 
     async def _scan(self) -> None:
         revisions = await list_digest_dirs(self._driver, layout.revisions_dir(self.name))
-        for digest in revisions:
+        try:
+            scanned = set((await self._driver.get_content(self._marker())).split())
+        except PathNotFoundError:
+            scanned = set()
+        listed = [str(digest).encode() for digest in revisions]
+        if scanned.issuperset(listed):
+            return
+        for digest, text in zip(revisions, listed):
+            if text in scanned:
+                continue
             stored = await self._load(digest)
             if stored is not None and stored.subject is not None:
                 await self.add(stored.subject.digest, digest)
-        await self._driver.put_content(self._marker(), b"")
+        await self._driver.put_content(self._marker(), b"\n".join(listed))
 
     async def _load(self, digest: Digest):
         if await read_link(self._driver, layout.revision_link(self.name, digest)) is None:
@@ -102,10 +113,7 @@ class ReferrersIndex:
         The image-index descriptors of C{subject}'s referrers, sorted by
         digest, optionally only those of one C{artifact_type}.
         """
-        try:
-            await self._driver.stat(self._marker())
-        except PathNotFoundError:
-            await self._scan()
+        await self._scan()
         referrers = await list_digest_dirs(
             self._driver, layout.referrers_dir(self.name, subject)
         )
