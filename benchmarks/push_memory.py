@@ -40,6 +40,7 @@ the whole exchange, client included (the client runs on the same machine).
 """
 
 import argparse
+import functools
 import hashlib
 import http.client
 import importlib.metadata
@@ -53,6 +54,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from typing import Self
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -245,7 +247,7 @@ class RSSSampler:
         while not self._stop.wait(self._interval):
             self._sample()
 
-    def __enter__(self) -> "RSSSampler":
+    def __enter__(self) -> Self:
         self.hwm_reset = reset_peak(self._pid)
         self._sample()
         self._thread.start()
@@ -408,9 +410,11 @@ def verify_head(client: Client, name: str, digest: str, size: int) -> None:
         raise RuntimeError(f"HEAD {name}@{digest}: digest and length are {found}")
 
 
-def pull(client: Client, name: str, digest: str, size: int) -> None:
+def pull(client: Client, name: str, digest: str, size: int) -> str:
     """
     C{GET} the blob, hashing it as it arrives: it must match.
+
+    @return: the digest.
     """
     response = client.open("GET", f"/v2/{name}/blobs/{digest}")
     if response.status != 200:
@@ -425,6 +429,7 @@ def pull(client: Client, name: str, digest: str, size: int) -> None:
     actual = "sha256:" + hasher.hexdigest()
     if (actual, received) != (digest, size):
         raise RuntimeError(f"GET {name}@{digest}: got {received} bytes hashing to {actual}")
+    return digest
 
 
 def push(client: Client, mode: str, name: str, seed: int, size: int, chunk: int,
@@ -457,11 +462,13 @@ def measure(pid: int, baseline: int, bound: int, row: dict, action) -> dict:
     """
     Run C{action()} while sampling the server's memory.
 
-    @return: C{row} completed with timings and memory figures (in bytes).
+    @param action: pushes or pulls a blob and returns its digest.
+    @return: C{row} completed with the digest, timings and memory figures
+        (in bytes).
     """
     with RSSSampler(pid) as sampler:
         started = time.perf_counter()
-        action()
+        row["digest"] = action()
         seconds = time.perf_counter() - started
     peak = max(sampler.peak, sampler.hwm) if sampler.hwm_reset else sampler.peak
     growth = peak - baseline
@@ -554,18 +561,17 @@ def run(args, server: RegistryProcess) -> list:
             name = f"bench/{mode}"
             digest = prepare(mode, seed, args.size)
             progress(f"{mode}: pushing {format_size(args.size)}")
-            row = {"mode": mode, "operation": "push", "size": args.size}
-
-            def push_it(mode=mode, name=name, seed=seed, digest=digest):
-                row["digest"] = push(client, mode, name, seed, args.size, args.chunk, digest)
-
-            rows.append(measure(pid, baseline, args.bound, row, push_it))
+            row = measure(pid, baseline, args.bound,
+                          {"mode": mode, "operation": "push", "size": args.size},
+                          functools.partial(push, client, mode, name, seed, args.size,
+                                            args.chunk, digest))
+            rows.append(row)
             if args.verify_pull:
                 progress(f"{mode}: pulling it back")
-                pulled = {"mode": mode, "operation": "pull", "size": args.size,
-                          "digest": row["digest"]}
-                rows.append(measure(pid, baseline, args.bound, pulled,
-                                    lambda: pull(client, name, pulled["digest"], args.size)))
+                rows.append(measure(pid, baseline, args.bound,
+                                    {"mode": mode, "operation": "pull", "size": args.size},
+                                    functools.partial(pull, client, name, row["digest"],
+                                                      args.size)))
         return rows
     finally:
         client.close()
