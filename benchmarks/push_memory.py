@@ -26,7 +26,7 @@ the client.  Each blob is checked afterwards with C{HEAD}
 also downloaded, hashed again, and the download is measured like a push.
 
 Memory is read from C{/proc/<pid>/status}: a baseline C{VmRSS} after a
-warm-up (one small push in every style, one pull), then C{VmRSS} every
+warm-up (a small blob pushed in every style and pulled), then C{VmRSS} every
 20 ms while a transfer runs, and C{VmHWM} (the kernel's own peak, reset
 before each transfer through C{/proc/<pid>/clear_refs}) when it ends.
 
@@ -35,8 +35,17 @@ C{VmHWM}, minus the baseline.  It is what one transfer of C{--size} bytes
 cost the server in memory, and it is measured against the same baseline for
 every row, so memory kept after one transfer shows up in the next ones.  A
 row passes when its growth is below C{--bound} (64 MiB); the script exits
-with status 1 if any row fails.  Seconds and MiB/s are wall-clock time for
-the whole exchange, client included (the client runs on the same machine).
+with status 1 if any row fails.
+
+C{seconds} and C{MiB/s} are wall-clock time for the whole exchange, from the
+C{POST} to the last response (for a push that includes the server's
+C{fsync} of the blob when the upload completes); the client generates and
+hashes its data meanwhile on the same machine.  C{server CPU s} is the CPU
+time (user and system, all threads) the server used meanwhile.
+
+The script needs the project's own environment: Twisted and PyYAML for the
+server, and C{cryptography} (which Twisted's TLS support brings) for the
+data.
 """
 
 import argparse
@@ -204,6 +213,16 @@ def memory_status(pid: int) -> dict:
     return values
 
 
+def cpu_seconds(pid: int) -> float:
+    """
+    The CPU time (user and system, all threads) process C{pid} has used.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name, in parentheses, may hold spaces: split after it.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid: int) -> bool:
     """
     Reset the kernel's C{VmHWM} of process C{pid} to its current RSS.
@@ -298,10 +317,31 @@ class Client:
         Send a request; return the response with its body unread.
         """
         headers = dict(headers or {})
-        if body is None and method in ("POST", "PUT", "PATCH"):
-            headers.setdefault("Content-Length", "0")
-        self._connection.request(method, target, body=body, headers=headers)
+        if body is None or hasattr(body, "read"):
+            if body is None and method in ("POST", "PUT", "PATCH"):
+                headers.setdefault("Content-Length", "0")
+            self._connection.request(method, target, body=body, headers=headers)
+        else:
+            self._send_chunked(method, target, body, headers)
         return self._connection.getresponse()
+
+    def _send_chunked(self, method: str, target: str, pieces, headers: dict) -> None:
+        """
+        Send a request whose body is C{pieces} in chunked transfer encoding,
+        one chunk per piece.  http.client would copy each piece to frame it;
+        here the frame and the piece go out separately.
+        """
+        connection = self._connection
+        connection.putrequest(method, target)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        for piece in pieces:
+            connection.send(b"%X\r\n" % (len(piece),))
+            connection.send(piece)
+            connection.send(b"\r\n")
+        connection.send(b"0\r\n\r\n")
 
 
 def _target(location: str) -> str:
@@ -435,13 +475,12 @@ def pull(client: Client, name: str, digest: str, size: int) -> str:
 def push(client: Client, mode: str, name: str, seed: int, size: int, chunk: int,
          digest: str | None) -> str:
     """
-    Push the blob of C{seed} in style C{mode} and check it with C{HEAD}.
+    Push the blob of C{seed} in style C{mode}.
 
+    @param digest: what L{prepare} returned for it.
     @return: its digest.
     """
-    digest = PUSHES[mode](client, name, BlobSource(seed, size), size, chunk, digest)
-    verify_head(client, name, digest, size)
-    return digest
+    return PUSHES[mode](client, name, BlobSource(seed, size), size, chunk, digest)
 
 
 def warm_up(client: Client) -> None:
@@ -455,6 +494,7 @@ def warm_up(client: Client) -> None:
         name = f"warmup/{mode}"
         digest = push(client, mode, name, seed, WARMUP_SIZE, WARMUP_SIZE // 4,
                       prepare(mode, seed, WARMUP_SIZE))
+        verify_head(client, name, digest, WARMUP_SIZE)
         pull(client, name, digest, WARMUP_SIZE)
 
 
@@ -467,14 +507,20 @@ def measure(pid: int, baseline: int, bound: int, row: dict, action) -> dict:
         (in bytes).
     """
     with RSSSampler(pid) as sampler:
+        server_cpu = cpu_seconds(pid)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         row["digest"] = action()
         seconds = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = cpu_seconds(pid) - server_cpu
     peak = max(sampler.peak, sampler.hwm) if sampler.hwm_reset else sampler.peak
     growth = peak - baseline
     row.update(
         seconds=seconds,
         mib_per_s=row["size"] / MiB / seconds,
+        server_cpu_seconds=server_cpu,
+        client_cpu_seconds=client_cpu,
         baseline_rss=baseline,
         peak_rss_sampled=sampler.peak,
         vm_hwm=sampler.hwm,
@@ -514,6 +560,7 @@ COLUMNS = (
     ("size", lambda r: format_size(r["size"])),
     ("seconds", lambda r: f"{r['seconds']:.2f}"),
     ("MiB/s", lambda r: f"{r['mib_per_s']:.0f}"),
+    ("server CPU s", lambda r: f"{r['server_cpu_seconds']:.2f}"),
     ("baseline RSS MiB", lambda r: format_mib(r["baseline_rss"])),
     ("peak RSS (sampled) MiB", lambda r: format_mib(r["peak_rss_sampled"])),
     ("VmHWM MiB", lambda r: format_mib(r["vm_hwm"])),
@@ -566,6 +613,7 @@ def run(args, server: RegistryProcess) -> list:
                           functools.partial(push, client, mode, name, seed, args.size,
                                             args.chunk, digest))
             rows.append(row)
+            verify_head(client, name, row["digest"], args.size)
             if args.verify_pull:
                 progress(f"{mode}: pulling it back")
                 rows.append(measure(pid, baseline, args.bound,
