@@ -661,6 +661,8 @@ def main(argv=None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [REPO_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     server = RegistryProcess(base_config(os.path.join(workdir, "root")), workdir)
+    # Other work on the machine changes the timings (not the memory figures).
+    load_before = os.getloadavg()[0]
     try:
         server.start()
         try:
@@ -674,9 +676,11 @@ def main(argv=None) -> int:
             progress(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    load_after = os.getloadavg()[0]
     info = machine()
     print(f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / GiB:.1f} GiB RAM, "
           f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}; "
+          f"load average {load_before:.2f} before, {load_after:.2f} after; "
           f"bound {format_mib(args.bound)} MiB")
     print(table(rows))
     if args.json:
@@ -688,6 +692,7 @@ def main(argv=None) -> int:
                 "chunk": args.chunk,
                 "bound": args.bound,
                 "machine": info,
+                "load_average": {"before": load_before, "after": load_after},
                 "rows": rows,
             }, out, indent=2)
     return 0 if all(row["passed"] for row in rows) else 1
