@@ -316,10 +316,10 @@ class Client:
         """
         Send a request; return the response with its body unread.
         """
-        headers = dict(headers or {})
+        headers = headers or {}
         if body is None or hasattr(body, "read"):
-            if body is None and method in ("POST", "PUT", "PATCH"):
-                headers.setdefault("Content-Length", "0")
+            # http.client sends Content-Length: 0 itself for an empty POST,
+            # PUT or PATCH.
             self._connection.request(method, target, body=body, headers=headers)
         else:
             self._send_chunked(method, target, body, headers)
@@ -353,11 +353,17 @@ def _target(location: str) -> str:
 
 
 def _with_digest(target: str, digest: str) -> str:
+    """
+    C{target} with the query argument C{digest=}.
+    """
     separator = "&" if "?" in target else "?"
     return f"{target}{separator}digest={urllib.parse.quote(digest)}"
 
 
 def _octets(length: int) -> dict:
+    """
+    The headers of a binary body of C{length} bytes.
+    """
     return {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
 
 
@@ -389,10 +395,11 @@ def push_monolithic(client: Client, name: str, source: BlobSource, size: int,
 
 
 def push_chunked(client: Client, name: str, source: BlobSource, size: int,
-                 chunk: int, digest: None) -> str:
+                 chunk: int, digest: str | None) -> str:
     """
     C{POST}, one C{PATCH} with C{Content-Range} per C{chunk} bytes, then an
-    empty C{PUT ?digest=} with the digest hashed while sending.
+    empty C{PUT ?digest=} with the digest hashed while sending (C{digest}
+    is not needed).
 
     @return: the digest.
     """
@@ -412,10 +419,11 @@ def push_chunked(client: Client, name: str, source: BlobSource, size: int,
 
 
 def push_streamed(client: Client, name: str, source: BlobSource, size: int,
-                  chunk: int, digest: None) -> str:
+                  chunk: int, digest: str | None) -> str:
     """
     C{POST}, one C{PATCH} without C{Content-Range} whose body goes in
-    chunked transfer encoding, then an empty C{PUT ?digest=}.
+    chunked transfer encoding, then an empty C{PUT ?digest=} with the
+    digest hashed while sending (C{chunk} and C{digest} are not needed).
 
     @return: the digest.
     """
