@@ -382,7 +382,8 @@ def push_monolithic(client: Client, name: str, source: BlobSource, size: int,
     """
     C{POST}, then one C{PUT ?digest=} with the whole blob as a
     C{Content-Length} body.  The digest must be known before the body is
-    sent: the caller computes it beforehand with L{blob_digest}.
+    sent: the caller computes it beforehand with L{blob_digest}.  (C{chunk}
+    is not needed.)
 
     @return: the digest.
     """
