@@ -81,6 +81,9 @@ class RegistryAPI:
         self.catalog_max_entries = catalog_max_entries
         self.tags_max = tags_max
         self.app = Klein()
+        # Werkzeug would answer "//" in a path with a redirect (an exception
+        # no handler expects); such a path is an invalid name instead.
+        self.app.url_map.merge_slashes = False
         self._routes = {}
         for route in ROUTES:
             self.app.route(
