@@ -32,3 +32,21 @@ class PathTests(SynchronousTestCase):
                              ("POST", "/v2/foo//blobs/uploads/")):
             reply = self.client.request(method, path)
             self.assertEqual((reply.code, reply.error_codes()), (400, ["NAME_INVALID"]), path)
+
+    def test_not_utf8(self):
+        """
+        A path that is not UTF-8 once percent-decoded gets the spec's JSON
+        error for the part it spoils, not Klein's plain-text 400; an upload
+        body sent to such a path is refused like any other.
+        """
+        for method, path, code, error in (
+            ("GET", "/v2/foo%ff/tags/list", 400, "NAME_INVALID"),
+            ("GET", "/v2/foo/manifests/%ff%fe", 404, "MANIFEST_UNKNOWN"),
+            ("PUT", "/v2/foo/manifests/a%c3", 400, "TAG_INVALID"),
+            ("GET", "/v2/foo/blobs/sha256:%ff", 400, "DIGEST_INVALID"),
+            ("PATCH", "/v2/foo/blobs/uploads/%ff", 404, "BLOB_UPLOAD_UNKNOWN"),
+            ("PUT", "/v2/foo/blobs/uploads/%80?digest=sha256:00", 400, "DIGEST_INVALID"),
+        ):
+            reply = self.client.request(method, path, b"body")
+            self.assertEqual((reply.code, reply.error_codes()), (code, [error]), path)
+            self.assertEqual(reply.header("content-type"), "application/json")

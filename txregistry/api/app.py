@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import attrs
 from klein import Klein
+from klein.resource import KleinResource
 from werkzeug.exceptions import HTTPException
 
 from txregistry.api import base, blobs, catalog, errors, manifests, referrers, tags, uploads
@@ -54,6 +55,30 @@ ROUTES = (
     _Route(f"{_NAME}/blobs/uploads/<upload_id>", "upload_cancel", ("DELETE",), uploads.cancel),
     _Route(f"{_NAME}/referrers/<digest>", "referrers", ("GET",), referrers.list_referrers),
 )
+
+
+def _utf8(segment: bytes) -> bytes:
+    """
+    A decoded path segment, made valid UTF-8 by replacing each byte that is
+    not with U+FFFD (which no name, reference or upload id may hold).
+    """
+    return segment.decode("utf-8", "replace").encode("utf-8")
+
+
+class _APIResource(KleinResource):
+    """
+    Klein's resource, routing a path that is not UTF-8 with its bad bytes
+    replaced (see L{_utf8}) rather than answering Klein's plain-text 400: the
+    request then fails with the spec's JSON error for the part it spoils.
+    """
+
+    def render(self, request):
+        """
+        Make the path decodable, then route it.
+        """
+        request.postpath = [_utf8(segment) for segment in request.postpath]
+        return super().render(request)
+
 
 #: Bodies kept in memory per endpoint (anything longer is an error there).
 _BOUNDED_BODIES = {"manifest_put": MAX_MANIFEST_SIZE}
@@ -106,7 +131,7 @@ class RegistryAPI:
         """
         @return: the Klein resource serving the API.
         """
-        return self.app.resource()
+        return _APIResource(self.app)
 
     def match(self, method: bytes, target: bytes):
         """
@@ -117,7 +142,7 @@ class RegistryAPI:
         raw_path, _, raw_query = target.partition(b"?")
         try:
             # Decode each segment as twisted.web does for postpath.
-            path = b"/".join(unquote_to_bytes(s) for s in raw_path.split(b"/")).decode("utf-8")
+            path = b"/".join(_utf8(unquote_to_bytes(s)) for s in raw_path.split(b"/")).decode()
             adapter = self.app.url_map.bind("registry")
             endpoint, kwargs = adapter.match(path, method=method.decode("ascii"))
         except (HTTPException, UnicodeDecodeError):
