@@ -6,9 +6,12 @@ L{tests.integration.test_bad_input}; these are the cases that found a bug,
 kept here where they run fast and without a server process.
 """
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.memory_client import MemoryClient
+from txregistry.testing import MemoryRegistry
 
 
 class PathTests(SynchronousTestCase):
@@ -50,3 +53,39 @@ class PathTests(SynchronousTestCase):
             reply = self.client.request(method, path, b"body")
             self.assertEqual((reply.code, reply.error_codes()), (code, [error]), path)
             self.assertEqual(reply.header("content-type"), "application/json")
+
+
+class OverlongLineTests(SynchronousTestCase):
+    """
+    Request lines and header lines longer than the channel takes.
+    """
+
+    def send(self, data: bytes) -> StringTransport:
+        """
+        Feed C{data} to a new connection of a registry site.
+
+        @return: the connection's transport.
+        """
+        site = MemoryRegistry().site
+        channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(data)
+        return transport
+
+    def test_long_header_line(self):
+        """
+        A header line over the limit is answered with a 400 before the
+        connection closes, not just dropped.
+        """
+        transport = self.send(b"GET /v2/ HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_long_request_line(self):
+        """
+        So is a request line over the limit.
+        """
+        transport = self.send(b"GET /v2/" + b"a/" * 10000 + b"tags/list HTTP/1.1\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        self.assertTrue(transport.disconnecting)

@@ -48,6 +48,15 @@ class RegistryChannel(http.HTTPChannel):
                 return
         super().dataReceived(data)
 
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A request line or header line longer than C{MAX_LENGTH}: answer 400
+        and close, as twisted.web does when the headers together are too
+        long, instead of closing without a word.
+        """
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        self.transport.loseConnection()
+
 
 class RegistrySite(server.Site):
     """
