@@ -84,6 +84,9 @@ class RegistryProcess:
         Start the server and wait until it listens.
         """
         twistd = tool("twistd")
+        # A restart appends to the log: look for "listening on" after the
+        # earlier runs' lines, not in them.
+        start_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [twistd, "--nodaemon", "--pidfile=", "txregistry", "--config", self.config_path],
@@ -93,7 +96,6 @@ class RegistryProcess:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        start_offset = 0
         while time.monotonic() < deadline:
             with open(self.log_path, "rb") as f:
                 f.seek(start_offset)
