@@ -1,13 +1,22 @@
 """
 What the robustness tests share: time limits, temporary directories and a
-registry server on a filesystem root, all undone by the test's cleanups.
+registry server on a filesystem root, all undone by the test's cleanups;
+digests, manifests and upload headers as clients make and read them.
 """
 
+import hashlib
+import json
 import shutil
 import signal
 import tempfile
+from urllib.parse import urlsplit
 
 from tests.integration.processes import RegistryProcess, base_config
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 class TestTimeout(Exception):
@@ -59,3 +68,47 @@ def assert_quiet_log(testcase, process: RegistryProcess) -> None:
     log = process.log()
     for sign in ("Traceback", "Unhandled"):
         testcase.assertNotIn(sign, log, log[-10000:])
+
+
+def sha256(data: bytes) -> str:
+    """
+    The sha256 digest string of C{data}.
+    """
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def manifest_body(config: tuple, layers=()) -> bytes:
+    """
+    An OCI image manifest.
+
+    @param config: the config blob's C{(digest, size)}.
+    @param layers: the layers' C{(digest, size)}.
+    """
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config[0], "size": config[1]},
+        "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": s} for d, s in layers],
+    }).encode()
+
+
+def upload_offset(reply) -> int:
+    """
+    The offset an upload session reports in C{Range: 0-<last>}.
+
+    C{0-0} is read as 0 although it also means 1 (Distribution's ambiguity):
+    the tests never leave a session holding exactly one byte.
+    """
+    first, last = reply.header("range").split("-")
+    if first != "0":
+        raise ValueError(f"unexpected Range {reply.header('range')!r}")
+    return int(last) + 1 if int(last) else 0
+
+
+def location_path(reply) -> str:
+    """
+    The path (and query) of a C{Location}, without the server's address,
+    which changes when it restarts.
+    """
+    parts = urlsplit(reply.header("location"))
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -20,17 +20,21 @@ import socket
 import threading
 import time
 import traceback
-from urllib.parse import urlsplit
 
 import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration import rawhttp
 from tests.integration.harness import (
+    OCI_MANIFEST,
     assert_quiet_log,
+    location_path,
+    manifest_body,
+    sha256,
     start_registry,
     temporary_directory,
     time_limit,
+    upload_offset,
 )
 
 SEED = 20261127
@@ -46,40 +50,8 @@ LARGE = 30 * 1024 * 1024
 #: than caused by a kill.
 KILL_GRACE = 15.0
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-
 _LINK = re.compile(rb"sha256:[0-9a-f]{64}\Z")
 _HEX = re.compile(r"[0-9a-f]{64}\Z")
-
-
-def sha256(data: bytes) -> str:
-    """
-    The sha256 digest string of C{data}.
-    """
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def upload_offset(reply: rawhttp.Response) -> int:
-    """
-    The offset an upload session reports in C{Range: 0-<last>}.
-
-    C{0-0} is read as 0 although it also means 1 (Distribution's ambiguity):
-    every body this test sends starts in the same write as the request head,
-    so a kill cannot leave exactly one byte of it stored.
-    """
-    first, last = reply.header("range").split("-")
-    assert first == "0", reply.header("range")
-    return int(last) + 1 if int(last) else 0
-
-
-def location_path(reply: rawhttp.Response) -> str:
-    """
-    The path (and query) of a C{Location}: the port changes at each restart.
-    """
-    parts = urlsplit(reply.header("location"))
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 class Interrupted(Exception):
@@ -332,8 +304,9 @@ class Client(threading.Thread):
         if job.style == "chunked":
             self.send_chunks(job, offset)
         else:
+            pieces = (rest[i:i + 65536] for i in range(0, len(rest), 65536))
             reply = self.call("PATCH", job.location, [("Transfer-Encoding", "chunked")],
-                              rawhttp.chunked(rest[i:i + 65536] for i in range(0, len(rest), 65536)))
+                              rawhttp.chunked(pieces))
             assert reply.status == 202, reply
             assert upload_offset(reply) == len(job.data), reply
         self.complete(job, b"")
@@ -416,12 +389,7 @@ class Client(threading.Thread):
                              "client": self.index, "n": self.rng.random()}).encode()
         self.push(Upload(name, config, "single", False, sha256(config)))
         layers = self.rng.sample(self.layers[name], min(3, len(self.layers[name])))
-        body = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-        }).encode()
+        body = manifest_body((sha256(config), len(config)), layers)
         digest = sha256(body)
         tag = self.rng.choice(self.tags) if self.rng.random() < 0.7 else None
         history = None
@@ -509,7 +477,8 @@ class StorageWalk:
         if path.endswith(os.path.join("current", "link")):
             repository = path.split(os.sep + "_manifests" + os.sep)[0]
             hexdigest = content.decode().split(":")[1]
-            revision = os.path.join(repository, "_manifests", "revisions", "sha256", hexdigest, "link")
+            revision = os.path.join(repository, "_manifests", "revisions", "sha256", hexdigest,
+                                    "link")
             if not os.path.isfile(revision):
                 return [f"{path} points to a manifest with no revision"]
         return []
