@@ -10,7 +10,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.memory_client import MemoryClient
+from tests.memory_client import MemoryClient, sha256
 from txregistry.testing import MemoryRegistry
 
 
@@ -89,3 +89,62 @@ class OverlongLineTests(SynchronousTestCase):
         transport = self.send(b"GET /v2/" + b"a/" * 10000 + b"tags/list HTTP/1.1\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
         self.assertTrue(transport.disconnecting)
+
+
+class RefusedRequestTests(SynchronousTestCase):
+    """
+    Requests refused with a 4xx leave the state they aimed at as it was.
+    """
+
+    def setUp(self):
+        self.client = MemoryClient(self)
+
+    def session(self, name: str, first: bytes) -> str:
+        """
+        Open a session of C{name} holding C{first}.
+
+        @return: its path.
+        """
+        started = self.client.request("POST", f"/v2/{name}/blobs/uploads/")
+        location = started.header("location")
+        reply = self.client.request("PATCH", location, first,
+                                    {"Content-Range": f"0-{len(first) - 1}"})
+        self.assertEqual(reply.code, 202)
+        return location
+
+    def test_refused_chunks(self):
+        """
+        Chunks with a bad C{Content-Range}, or a C{Content-Length} that does
+        not match it, leave the session's offset where it was, and the
+        upload then completes with the right bytes.
+        """
+        location = self.session("foo", b"first")
+        for content_range, body, code in (("bytes 5-9/10", b"12345", 416), ("9-5", b"12345", 416),
+                                          ("0-4", b"12345", 416), ("5-9", b"123", 400),
+                                          ("5-" + "9" * 25, b"12345", 416)):
+            reply = self.client.request("PATCH", location, body, {"Content-Range": content_range})
+            self.assertEqual(reply.code, code, content_range)
+            self.assertEqual(self.client.request("GET", location).header("range"), "0-4")
+        digest = sha256(b"first second")
+        reply = self.client.request("PUT", f"{location}?digest={digest}", b" second")
+        self.assertEqual(reply.code, 201, reply.body)
+        self.assertEqual(self.client.request("GET", f"/v2/foo/blobs/{digest}").body,
+                         b"first second")
+
+    def test_other_repository_session(self):
+        """
+        A session cannot be read, appended to, completed or cancelled
+        through another repository's URL; it carries on untouched.
+        """
+        location = self.session("owner", b"mine")
+        stolen = location.replace("/v2/owner/", "/v2/thief/")
+        for method, suffix, body in (("GET", "", b""), ("PATCH", "", b"theirs"),
+                                     ("PUT", f"?digest={sha256(b'minetheirs')}", b"theirs"),
+                                     ("DELETE", "", b"")):
+            reply = self.client.request(method, stolen + suffix, body)
+            self.assertEqual((reply.code, reply.error_codes()), (404, ["BLOB_UPLOAD_UNKNOWN"]))
+        self.assertEqual(self.client.request("GET", location).header("range"), "0-3")
+        reply = self.client.request("PUT", f"{location}?digest={sha256(b'mine')}")
+        self.assertEqual(reply.code, 201, reply.body)
+        self.assertEqual(self.client.request("GET", f"/v2/thief/blobs/{sha256(b'mine')}").code,
+                         404)
