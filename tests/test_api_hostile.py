@@ -148,3 +148,29 @@ class RefusedRequestTests(SynchronousTestCase):
         self.assertEqual(reply.code, 201, reply.body)
         self.assertEqual(self.client.request("GET", f"/v2/thief/blobs/{sha256(b'mine')}").code,
                          404)
+
+
+class RangeTests(SynchronousTestCase):
+    """
+    C{Range} headers with absurd numbers.
+    """
+
+    def test_positions_past_int_limit(self):
+        """
+        Positions longer than int() converts (4300 digits) are positions
+        past the end, not a 500: the end is clamped, a suffix covers the
+        whole blob, a start is unsatisfiable.
+        """
+        client = MemoryClient(self)
+        data = b"0123456789"
+        url = f"/v2/foo/blobs/{client.push_blob('foo', data)}"
+        huge = "9" * 5000
+        for value, code, body in ((f"bytes=2-{huge}", 206, data[2:]),
+                                  (f"bytes=-{huge}", 206, data),
+                                  (f"bytes=0000{huge}-", 416, None)):
+            reply = client.request("GET", url, headers={"Range": value})
+            self.assertEqual(reply.code, code, value[:20])
+            if body is None:
+                self.assertEqual(reply.error_codes(), ["RANGE_INVALID"])
+            else:
+                self.assertEqual(reply.body, body)
