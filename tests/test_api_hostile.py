@@ -55,9 +55,9 @@ class PathTests(SynchronousTestCase):
             self.assertEqual(reply.header("content-type"), "application/json")
 
 
-class OverlongLineTests(SynchronousTestCase):
+class MalformedHeadTests(SynchronousTestCase):
     """
-    Request lines and header lines longer than the channel takes.
+    Request heads the channel refuses before the registry sees them.
     """
 
     def send(self, data: bytes) -> StringTransport:
@@ -79,6 +79,16 @@ class OverlongLineTests(SynchronousTestCase):
         connection closes, not just dropped.
         """
         transport = self.send(b"GET /v2/ HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_content_length_too_long(self):
+        """
+        A C{Content-Length} of more digits than any 64-bit length is a 400,
+        not an unhandled error that drops the connection.
+        """
+        transport = self.send(b"PUT /v2/foo/manifests/x HTTP/1.1\r\nContent-Length: "
+                              + b"9" * 5000 + b"\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
         self.assertTrue(transport.disconnecting)
 
