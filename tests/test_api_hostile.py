@@ -57,7 +57,7 @@ class PathTests(SynchronousTestCase):
 
 class MalformedHeadTests(SynchronousTestCase):
     """
-    Request heads the channel refuses before the registry sees them.
+    Request heads refused with a bare 400 before any route runs.
     """
 
     def send(self, data: bytes) -> StringTransport:
@@ -91,6 +91,15 @@ class MalformedHeadTests(SynchronousTestCase):
                               + b"9" * 5000 + b"\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
         self.assertTrue(transport.disconnecting)
+
+    def test_host_not_utf8(self):
+        """
+        A C{Host} that is not UTF-8 is a bare 400, not Klein's text/html one
+        with a traceback in the log.
+        """
+        transport = self.send(b"GET /v2/ HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        self.assertNotIn(b"text/html", transport.value())
 
     def test_long_request_line(self):
         """

@@ -70,12 +70,20 @@ class _APIResource(KleinResource):
     Klein's resource, routing a path that is not UTF-8 with its bad bytes
     replaced (see L{_utf8}) rather than answering Klein's plain-text 400: the
     request then fails with the spec's JSON error for the part it spoils.
+    A C{Host} that is not UTF-8 is malformed HTTP: a bare 400, as Go's
+    server gives, without the traceback Klein would log.
     """
 
     def render(self, request):
         """
         Make the path decodable, then route it.
         """
+        try:
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Length", b"0")
+            return b""
         request.postpath = [_utf8(segment) for segment in request.postpath]
         return super().render(request)
 
