@@ -48,9 +48,9 @@ class Row:
     One request of the table and the answer expected.
 
     @ivar data: the whole request, byte for byte.
-    @ivar code: the spec error code expected, or C{None} where twisted.web
-        refuses malformed HTTP with a plain 400 before the registry sees the
-        request.
+    @ivar code: the spec error code expected, or C{None} where malformed
+        HTTP is refused with a bare 400 before any route runs (by twisted.web,
+        or for a C{Host} that is not UTF-8, by the API's resource).
     """
 
     label: str
@@ -76,7 +76,7 @@ def row(label: str, method: str, target, status: int, code: str | None, headers=
 
 def malformed(label: str, data: bytes) -> Row:
     """
-    A row for a request twisted.web itself refuses (plain 400).
+    A row for malformed HTTP, refused with a bare 400 (see L{Row.code}).
     """
     return Row(label, data, 400, None)
 
@@ -184,6 +184,8 @@ def table(s: Setup) -> list[Row]:
             404, "BLOB_UNKNOWN"),
         row("manifest digest as a blob", "GET", f"{app}/blobs/{s.manifest}",
             404, "BLOB_UNKNOWN"),
+        row("Range start of 5000 digits", "GET", f"{app}/blobs/{s.blob}", 416, "RANGE_INVALID",
+            [("Range", "bytes=" + "9" * 5000 + "-")]),
         # Upload ids.
         row("upload id not a UUID", "GET", f"{app}/blobs/uploads/not-a-uuid",
             404, "BLOB_UPLOAD_UNKNOWN"),
@@ -296,6 +298,8 @@ def table(s: Setup) -> list[Row]:
         malformed("raw non-UTF-8 bytes in the path",
                   b"GET /v2/foo\xff\xfe/tags/list HTTP/1.1\r\nHost: x\r\n\r\n"),
         malformed("request line without a version", b"GARBAGE\r\n\r\n"),
+        malformed("Host not UTF-8",
+                  b"GET /v2/ HTTP/1.1\r\nHost: \xff\xfe\r\nConnection: close\r\n\r\n"),
         malformed("unknown HTTP version", b"GET /v2/ HTTP/2.0\r\nHost: x\r\n\r\n"),
         malformed("header without a colon", b"GET /v2/ HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"),
         malformed("20 KB of headers", b"GET /v2/ HTTP/1.1\r\nHost: x\r\n"
@@ -305,6 +309,8 @@ def table(s: Setup) -> list[Row]:
         malformed("20 KB request line", b"GET /v2/" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"),
         malformed("two Content-Lengths", b"PUT /v2/robust/app/manifests/x HTTP/1.1\r\n"
                   b"Host: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
+        malformed("Content-Length of 5000 digits", b"PUT /v2/robust/app/manifests/x HTTP/1.1\r\n"
+                  b"Host: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"),
         malformed("negative Content-Length", b"PUT /v2/robust/app/manifests/x HTTP/1.1\r\n"
                   b"Host: x\r\nContent-Length: -1\r\n\r\n"),
         malformed("bad chunk size", b"PATCH " + session.encode() + b" HTTP/1.1\r\n"
@@ -416,7 +422,8 @@ class BadInputTests(SynchronousTestCase):
         """
         Send one row's request and check the answer.
         """
-        reply = rawhttp.exchange(self.address, entry.data, head_only=entry.head)
+        # Every answer ends the connection at once: a row that waits is a hang.
+        reply = rawhttp.exchange(self.address, entry.data, head_only=entry.head, timeout=10)
         label = entry.label
         self.assertTrue(400 <= reply.status < 500, f"{label}: {reply}")
         self.assertEqual(reply.status, entry.status, f"{label}: {reply}")
