@@ -77,19 +77,24 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def manifest_body(config: tuple, layers=()) -> bytes:
+def manifest_body(config: tuple, layers=(), subject: tuple | None = None) -> bytes:
     """
     An OCI image manifest.
 
     @param config: the config blob's C{(digest, size)}.
     @param layers: the layers' C{(digest, size)}.
+    @param subject: the C{(digest, size)} of the image manifest it refers to.
     """
-    return json.dumps({
+    manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": config[0], "size": config[1]},
         "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-    }).encode()
+    }
+    if subject is not None:
+        manifest["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject[0],
+                               "size": subject[1]}
+    return json.dumps(manifest).encode()
 
 
 def upload_offset(reply) -> int:

@@ -132,6 +132,8 @@ class Ledger:
     @ivar manifests: C{(name, digest)} to the bytes pushed with a 201.
     @ivar tags: C{(name, tag)} to the digests pushed to it in order, each
         with whether it was acknowledged.
+    @ivar referrers: C{(name, subject)} to the acknowledged manifests that
+        refer to it.
     @ivar styles: how many blobs were acknowledged per upload style.
     @ivar resumed: upload sessions continued after a restart.
     @ivar failures: what went wrong, as text.
@@ -141,6 +143,7 @@ class Ledger:
     rejected: list = attrs.Factory(list)
     manifests: dict = attrs.Factory(dict)
     tags: dict = attrs.Factory(dict)
+    referrers: dict = attrs.Factory(dict)
     styles: dict = attrs.Factory(dict)
     resumed: int = 0
     failures: list = attrs.Factory(list)
@@ -198,6 +201,7 @@ class Client(threading.Thread):
         self.repositories = (f"durability/c{index}", "durability/shared")
         self.tags = [f"c{index}-t{k}" for k in range(3)]
         self.layers = {name: [] for name in self.repositories}
+        self.manifests = {name: [] for name in self.repositories}
 
     def run(self):
         """
@@ -382,14 +386,18 @@ class Client(threading.Thread):
     def push_manifest(self, name: str) -> None:
         """
         Push a config blob and an image manifest over some of the layers
-        pushed to C{name}, by tag (moving it) or by digest; retried after a
-        kill until acknowledged.
+        pushed to C{name}, sometimes referring to an earlier manifest, by
+        tag (moving it) or by digest; retried after a kill until
+        acknowledged.
         """
         config = json.dumps({"architecture": "amd64", "os": "linux",
                              "client": self.index, "n": self.rng.random()}).encode()
         self.push(Upload(name, config, "single", False, sha256(config)))
         layers = self.rng.sample(self.layers[name], min(3, len(self.layers[name])))
-        body = manifest_body((sha256(config), len(config)), layers)
+        subject = None
+        if self.manifests[name] and self.rng.random() < 0.3:
+            subject = self.rng.choice(self.manifests[name])
+        body = manifest_body((sha256(config), len(config)), layers, subject)
         digest = sha256(body)
         tag = self.rng.choice(self.tags) if self.rng.random() < 0.7 else None
         history = None
@@ -406,10 +414,14 @@ class Client(threading.Thread):
                 continue
         assert reply.status == 201, reply
         assert reply.header("docker-content-digest") == digest, reply
+        self.manifests[name].append((digest, len(body)))
         with self.ledger.lock:
             self.ledger.manifests[(name, digest)] = body
             if history is not None:
                 history[history.index((digest, False))] = (digest, True)
+            if subject is not None:
+                assert reply.header("oci-subject") == subject[0], reply
+                self.ledger.referrers.setdefault((name, subject[0]), set()).add(digest)
 
 
 class StorageWalk:
@@ -501,15 +513,15 @@ class DurabilityTests(SynchronousTestCase):
     def test_sigkill_during_pushes(self):
         """
         Several clients push blobs in all four upload styles (a few KB to
-        30 MB, some with wrong digests), manifests and tag moves, while the
-        server is killed with SIGKILL and restarted on the same root, again
-        and again.  After each kill the root is consistent; after each
+        30 MB, some with wrong digests), manifests (some with a subject) and
+        tag moves, while the server is killed with SIGKILL and restarted on
+        the same root, again and again.  After each kill the root is consistent; after each
         restart every acknowledged blob and manifest reads back with its
         bytes, every tag points to its last acknowledged manifest (or one
-        whose push was cut off), a session with an acknowledged chunk
-        continues from exactly its end, a session cut off mid-chunk
-        continues from the offset the server reports, and sessions the
-        clients had going resume.
+        whose push was cut off), every acknowledged referrer is listed, a
+        session with an acknowledged chunk continues from exactly its end, a
+        session cut off mid-chunk continues from the offset the server
+        reports, and sessions the clients had going resume.
         """
         clients = [Client(i, self.server, self.ledger) for i in range(WORKERS)]
         for client in clients:
@@ -623,14 +635,16 @@ class DurabilityTests(SynchronousTestCase):
         """
         Every blob and manifest acknowledged so far reads back with its
         bytes (each checked once: nothing is ever deleted, and the walk of
-        the root after each kill finds any blob whose bytes change), no blob pushed
-        with a wrong digest exists, and every tag points where it may.
+        the root after each kill finds any blob whose bytes change), no blob
+        pushed with a wrong digest exists, every tag points where it may, and
+        the referrers of each subject include every acknowledged referrer.
         """
         with self.ledger.lock:
             blobs = dict(self.ledger.blobs)
             manifests = dict(self.ledger.manifests)
             rejected = list(self.ledger.rejected)
             tags = {key: self.ledger.tag_targets(key) for key in self.ledger.tags}
+            referrers = {key: set(value) for key, value in self.ledger.referrers.items()}
         for (name, digest), size in blobs.items():
             if (name, digest) in self.verified:
                 continue
@@ -655,6 +669,10 @@ class DurabilityTests(SynchronousTestCase):
                 continue
             self.assertEqual(reply.status, 200, (name, tag))
             self.assertIn(reply.header("docker-content-digest"), targets, (name, tag))
+        for (name, subject), expected in referrers.items():
+            reply = rawhttp.request(address, "GET", f"/v2/{name}/referrers/{subject}")
+            listed = {d["digest"] for d in reply.json()["manifests"]}
+            self.assertEqual(expected - listed, set(), (name, subject))
 
     def check_coverage(self) -> None:
         """
@@ -665,6 +683,7 @@ class DurabilityTests(SynchronousTestCase):
         self.assertEqual(set(ledger.styles), {"monolithic", "single", "chunked", "streamed"})
         self.assertTrue(ledger.rejected)
         self.assertTrue(ledger.manifests)
+        self.assertTrue(ledger.referrers)
         self.assertTrue(any(acked for history in ledger.tags.values() for _, acked in history))
         self.assertGreaterEqual(max(ledger.blobs.values()), LARGE)
         self.assertGreaterEqual(ledger.resumed, 2 * KILLS)
