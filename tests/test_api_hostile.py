@@ -7,6 +7,7 @@ kept here where they run fast and without a server process.
 """
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -68,6 +69,8 @@ class MalformedHeadTests(SynchronousTestCase):
         """
         site = MemoryRegistry().site
         channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
+        # Its idle and abort timers on a clock of the test's, not the reactor.
+        channel.callLater = Clock().callLater
         transport = StringTransport()
         channel.makeConnection(transport)
         channel.dataReceived(data)
