@@ -1,9 +1,10 @@
 """
-Hostile and careless requests that once made the API fail, in memory.
+Hostile and careless requests, in memory.
 
 The socket-level table of such requests is in
-L{tests.integration.test_bad_input}; these are the cases that found a bug,
-kept here where they run fast and without a server process.
+L{tests.integration.test_bad_input}; here are the cases that found a bug,
+and checks of what refused requests leave behind, which are easier to make
+without a server process.
 """
 
 from twisted.internet.address import IPv4Address
