@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import attrs
 from klein import Klein
+from klein.resource import KleinResource
 from werkzeug.exceptions import HTTPException
 
 from txregistry.api import base, blobs, catalog, errors, manifests, referrers, tags, uploads
@@ -55,6 +56,38 @@ ROUTES = (
     _Route(f"{_NAME}/referrers/<digest>", "referrers", ("GET",), referrers.list_referrers),
 )
 
+
+def _utf8(segment: bytes) -> bytes:
+    """
+    A decoded path segment, made valid UTF-8 by replacing each byte that is
+    not with U+FFFD (which no name, reference or upload id may hold).
+    """
+    return segment.decode("utf-8", "replace").encode("utf-8")
+
+
+class _APIResource(KleinResource):
+    """
+    Klein's resource, routing a path that is not UTF-8 with its bad bytes
+    replaced (see L{_utf8}) rather than answering Klein's plain-text 400: the
+    request then fails with the spec's JSON error for the part it spoils.
+    A C{Host} that is not UTF-8 is malformed HTTP: a bare 400, as Go's
+    server gives, without the traceback Klein would log.
+    """
+
+    def render(self, request):
+        """
+        Make the path decodable, then route it.
+        """
+        try:
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Length", b"0")
+            return b""
+        request.postpath = [_utf8(segment) for segment in request.postpath]
+        return super().render(request)
+
+
 #: Bodies kept in memory per endpoint (anything longer is an error there).
 _BOUNDED_BODIES = {"manifest_put": MAX_MANIFEST_SIZE}
 
@@ -81,6 +114,9 @@ class RegistryAPI:
         self.catalog_max_entries = catalog_max_entries
         self.tags_max = tags_max
         self.app = Klein()
+        # Werkzeug would answer "//" in a path with a redirect (an exception
+        # no handler expects); such a path is an invalid name instead.
+        self.app.url_map.merge_slashes = False
         self._routes = {}
         for route in ROUTES:
             self.app.route(
@@ -103,7 +139,7 @@ class RegistryAPI:
         """
         @return: the Klein resource serving the API.
         """
-        return self.app.resource()
+        return _APIResource(self.app)
 
     def match(self, method: bytes, target: bytes):
         """
@@ -114,7 +150,7 @@ class RegistryAPI:
         raw_path, _, raw_query = target.partition(b"?")
         try:
             # Decode each segment as twisted.web does for postpath.
-            path = b"/".join(unquote_to_bytes(s) for s in raw_path.split(b"/")).decode("utf-8")
+            path = b"/".join(_utf8(unquote_to_bytes(s)) for s in raw_path.split(b"/")).decode()
             adapter = self.app.url_map.bind("registry")
             endpoint, kwargs = adapter.match(path, method=method.decode("ascii"))
         except (HTTPException, UnicodeDecodeError):

@@ -9,6 +9,17 @@ from txregistry.registry import errors
 from txregistry.web.producer import ReaderProducer
 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)\Z")
+#: Positions with more significant digits than this are past any blob's end.
+_MAX_DIGITS = 19
+
+
+def _position(digits: str) -> int:
+    """
+    A byte position of a C{Range} header.  One too long to be a position
+    in any blob is taken as 2**63 (int() would refuse it past 4300 digits).
+    """
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_DIGITS else 1 << 63
 
 
 def parse_range(value: str | None, size: int):
@@ -31,16 +42,16 @@ def parse_range(value: str | None, size: int):
     if not first_text and not last_text:
         return None
     if not first_text:
-        suffix = int(last_text)
+        suffix = _position(last_text)
         if suffix == 0 or size == 0:
             raise _unsatisfiable(size)
         return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
+    first = _position(first_text)
+    if last_text and _position(last_text) < first:
         return None
     if first >= size:
         raise _unsatisfiable(size)
-    last = int(last_text) if last_text else size - 1
+    last = _position(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 

@@ -12,6 +12,8 @@ from twisted.web import http, server
 from txregistry.web.request import RegistryRequest
 
 API_VERSION_HEADER = (b"Docker-Distribution-API-Version", [b"registry/2.0"])
+#: The digits of the largest C{Content-Length} taken (2**63 has 19).
+_MAX_LENGTH_DIGITS = 19
 
 
 _access = Logger(namespace="txregistry.access")
@@ -48,6 +50,33 @@ class RegistryChannel(http.HTTPChannel):
                 self.transport.loseConnection()
                 return
         super().dataReceived(data)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A request line or header line longer than C{MAX_LENGTH}: answer 400
+        and close, as twisted.web does when the headers together are too
+        long, instead of closing without a word.
+        """
+        self._refuse()
+
+    def headerReceived(self, line: bytes) -> bool:
+        """
+        Refuse a C{Content-Length} longer than any number of 64 bits: past
+        4300 digits, twisted.web's int() raises and the connection drops with
+        an unhandled error.
+        """
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and len(value.strip()) > _MAX_LENGTH_DIGITS:
+            self._refuse()
+            return False
+        return super().headerReceived(line)
+
+    def _refuse(self) -> None:
+        """
+        Answer a malformed request head with a 400 and close.
+        """
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        self.transport.loseConnection()
 
 
 class RegistrySite(server.Site):
