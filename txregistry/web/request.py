@@ -3,6 +3,8 @@ The request class of the registry's site: it chooses where the body goes as
 soon as the headers are in, and adds the headers every response carries.
 """
 
+import uuid
+
 from twisted.web import server
 
 from txregistry.web.sink import BodySink, BoundedBody
@@ -19,7 +21,17 @@ class RegistryRequest(server.Request):
     is asked what to do with the body, given the method and target: stream
     it (an L{IBodyConsumer} L{Deferred}), keep up to a limit in memory (an
     L{int}), or drop it (C{None}).
+
+    @ivar request_id: a unique id for this request (for logs and events).
+    @ivar actor: the account access control authenticated the request as,
+        or C{None} (anonymous, or no access control).
     """
+
+    actor = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request_id = str(uuid.uuid4())
 
     def gotLength(self, length):
         """
