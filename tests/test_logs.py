@@ -53,3 +53,14 @@ class MakeObserverTests(SynchronousTestCase):
         written = self.emit(level="info", fields={"service": "registry"})
         [line] = written.splitlines()
         self.assertTrue(line.endswith("hello world service=registry"), line)
+
+    def test_level(self):
+        """
+        C{level} filters: debug events appear only at C{debug}; at C{error},
+        info events are dropped too.
+        """
+        self.assertIn("not at info level", self.emit(level="debug"))
+        self.assertNotIn("not at info level", self.emit(level="info"))
+        self.assertEqual(self.emit(level="error"), "")
+        self.assertNotIn("hello world", self.emit(level="warn"))
+        self.assertIn("hello world", self.emit(level="INFO"))
