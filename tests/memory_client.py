@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import attrs
+
+from tests.replies import JSONBody
 import treq
 from twisted.web.http_headers import Headers
 
@@ -25,7 +27,7 @@ def sha256(data: bytes) -> str:
 
 
 @attrs.frozen
-class Reply:
+class Reply(JSONBody):
     """
     A response, read whole.
 
@@ -44,17 +46,6 @@ class Reply:
         values = self.headers.getRawHeaders(name)
         return values[0] if values else None
 
-    def json(self):
-        """
-        The body as JSON.
-        """
-        return json.loads(self.body)
-
-    def error_codes(self) -> list[str]:
-        """
-        The codes of a spec error body.
-        """
-        return [e["code"] for e in self.json()["errors"]]
 
 
 class MemoryClient:

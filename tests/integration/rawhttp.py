@@ -6,10 +6,11 @@ Every request says C{Connection: close}, so a response ends when the server
 closes the connection.
 """
 
-import json
 import socket
 
 import attrs
+
+from tests.replies import JSONBody
 
 #: What a request may wait for a response before giving up (seconds).
 TIMEOUT = 60.0
@@ -22,7 +23,7 @@ class NoResponse(ConnectionError):
 
 
 @attrs.frozen
-class Response:
+class Response(JSONBody):
     """
     A response as received.
 
@@ -41,17 +42,6 @@ class Response:
         """
         return self.headers.get(name.lower())
 
-    def json(self):
-        """
-        The body as JSON.
-        """
-        return json.loads(self.body)
-
-    def error_codes(self) -> list[str]:
-        """
-        The codes of a spec error body.
-        """
-        return [e["code"] for e in self.json()["errors"]]
 
 
 def build(method: bytes, target: bytes, headers=(), body: bytes = b"",

@@ -159,6 +159,23 @@ def _close(fd: int, sync: bool) -> None:
         os.close(fd)
 
 
+def _regular_file(fd: int, path: str, error: type[StorageError]) -> tuple[int, int]:
+    """
+    Check that the open C{fd} is a regular file.
+
+    @return: C{(fd, size)}.
+    @raise StorageError: of type C{error}, after closing C{fd}, if it is not.
+    """
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise error(path, f"{path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, status.st_size
+
+
 class _Tree:
     """
     Blocking operations on the files under one root directory, called in the
@@ -257,14 +274,7 @@ class _Tree:
                 fd = self._follow(dir_fd, name, _READ, path)
         finally:
             os.close(dir_fd)
-        try:
-            status = os.fstat(fd)
-            if not stat.S_ISREG(status.st_mode):
-                raise PathNotFoundError(path, f"{path} is not a file")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, status.st_size
+        return _regular_file(fd, path, PathNotFoundError)
 
     def open_reader(self, path: str, offset: int) -> tuple[int, int]:
         """
@@ -330,14 +340,7 @@ class _Tree:
             raise
         finally:
             os.close(dir_fd)
-        try:
-            status = os.fstat(fd)
-            if not stat.S_ISREG(status.st_mode):
-                raise StorageError(path, f"{path} is not a regular file")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, status.st_size
+        return _regular_file(fd, path, StorageError)
 
     def stat(self, path: str) -> FileInfo:
         """
