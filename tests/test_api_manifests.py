@@ -5,6 +5,7 @@ Manifests, tags, the catalog and referrers over the API.
 import json
 import os
 
+from twisted.internet.defer import maybeDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.memory_client import (
@@ -15,6 +16,7 @@ from tests.memory_client import (
     MemoryClient,
     sha256,
 )
+from txregistry.registry.offload import OFFLOAD_THRESHOLD
 from txregistry.registry.registry import RegistryPolicy
 from txregistry.testing import MemoryRegistry
 
@@ -510,3 +512,33 @@ class ReferrersTests(SynchronousTestCase):
         reply = self.client.request("GET", f"/v2/foo/referrers/{self.subject}")
         self.assertEqual(sorted(d["digest"] for d in reply.json()["manifests"]),
                          sorted([sbom, signature]))
+
+
+class LargeManifestTests(SynchronousTestCase):
+    """
+    Large manifests are parsed through the registry's offload, not on the
+    reactor thread.
+    """
+
+    def test_offloaded(self):
+        """
+        PUT and GET of a manifest over the offload threshold go through the
+        offload; small ones do not.
+        """
+        calls = []
+
+        def offload(f, *args):
+            calls.append(f.__name__)
+            return maybeDeferred(f, *args)
+
+        memory = MemoryRegistry()
+        memory.registry.offload = offload
+        client = MemoryClient(self, memory)
+        client.push_image("foo", "small")
+        self.assertEqual(calls, [])
+        padding = {"org.example.padding": "x" * (OFFLOAD_THRESHOLD + 1)}
+        body, digest = client.push_image("foo", "large", extra={"annotations": padding})
+        self.assertEqual(calls, ["parse_manifest"])
+        reply = client.request("GET", "/v2/foo/manifests/large")
+        self.assertEqual(reply.body, body)
+        self.assertEqual(calls, ["parse_manifest", "load_stored"])

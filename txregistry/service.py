@@ -3,9 +3,12 @@ Assembling the running registry from a configuration: the storage driver,
 the HTTP listener serving the API, and the background services.
 """
 
+from functools import partial
+
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.defer import ensureDeferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
 from twisted.logger import Logger
 
@@ -138,7 +141,10 @@ class RegistryService(MultiService):
             read_only=storage.maintenance.readonly_enabled,
             validation=validation_policy(config),
         )
-        registry = Registry(self.driver, reactor, policy)
+        registry = Registry(
+            self.driver, reactor, policy,
+            offload=partial(deferToThreadPool, reactor, reactor.getThreadPool()),
+        )
         http = config.http
         self.api = RegistryAPI(
             registry,

@@ -11,6 +11,7 @@ import attrs
 from txregistry.registry import errors
 from txregistry.registry.blobs import BlobStore, RepositoryBlobs, read_link, write_link
 from txregistry.registry.manifests import ParsedManifest, load_stored, parse_manifest
+from txregistry.registry.offload import inline, parse_off_reactor
 from txregistry.registry.reference import Digest
 from txregistry.registry.referrers import ReferrersIndex
 from txregistry.registry.tags import TagStore
@@ -83,14 +84,21 @@ class ManifestStore:
     The manifests of one repository.
     """
 
-    def __init__(self, driver, blobs: BlobStore, name: str, policy: ValidationPolicy):
+    def __init__(self, driver, blobs: BlobStore, name: str, policy: ValidationPolicy,
+                 offload=inline):
+        """
+        @param offload: runs CPU-heavy work (parsing a large manifest) away
+            from the reactor: C{offload(f, *args)} returns a L{Deferred} of
+            C{f(*args)}; see L{inline}.
+        """
         self._driver = driver
         self._blobs = blobs
         self.name = name
         self._policy = policy
+        self._offload = offload
         self._layers = RepositoryBlobs(driver, blobs, name)
         self.tags = TagStore(driver, name)
-        self.referrers = ReferrersIndex(driver, blobs, name)
+        self.referrers = ReferrersIndex(driver, blobs, name, offload)
 
     async def get(self, digest: Digest) -> StoredManifest:
         """
@@ -101,7 +109,7 @@ class ManifestStore:
         raw = None if target is None else await self._blobs.get(target)
         if raw is None:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, detail={"digest": str(digest)})
-        parsed = load_stored(raw)
+        parsed = await parse_off_reactor(self._offload, load_stored, raw)
         return StoredManifest(digest, raw, parsed.media_type, parsed)
 
     async def exists(self, digest: Digest) -> bool:
@@ -147,7 +155,7 @@ class ManifestStore:
         @raise errors.RegistryError: C{MANIFEST_INVALID}, C{DIGEST_INVALID},
             C{MANIFEST_BLOB_UNKNOWN}.
         """
-        manifest = parse_manifest(raw, content_type)
+        manifest = await parse_off_reactor(self._offload, parse_manifest, raw, content_type)
         expected = _digest_reference(reference)
         if expected is not None and expected != manifest.digest:
             if expected.algorithm == manifest.digest.algorithm or (

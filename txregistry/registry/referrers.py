@@ -15,6 +15,7 @@ asked for.
 from txregistry.registry import errors
 from txregistry.registry.blobs import BlobStore, read_link, write_link
 from txregistry.registry.manifests import load_stored
+from txregistry.registry.offload import parse_off_reactor
 from txregistry.registry.reference import Digest
 from txregistry.storage import layout
 from txregistry.storage.interfaces import PathNotFoundError
@@ -54,10 +55,14 @@ class ReferrersIndex:
     The referrers of one repository.
     """
 
-    def __init__(self, driver, blobs: BlobStore, name: str):
+    def __init__(self, driver, blobs: BlobStore, name: str, offload):
+        """
+        @param offload: see L{ManifestStore}.
+        """
         self._driver = driver
         self._blobs = blobs
         self.name = name
+        self._offload = offload
 
     def _marker(self) -> str:
         return f"{layout.repository(self.name)}/_referrers/scanned"
@@ -104,7 +109,7 @@ class ReferrersIndex:
         if raw is None:
             return None
         try:
-            return load_stored(raw)
+            return await parse_off_reactor(self._offload, load_stored, raw)
         except errors.RegistryError:
             return None
 

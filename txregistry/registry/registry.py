@@ -10,6 +10,7 @@ import attrs
 from txregistry.registry import catalog, errors
 from txregistry.registry.blobs import BlobDescriptor, BlobStore, RepositoryBlobs
 from txregistry.registry.manifeststore import ManifestStore, ValidationPolicy
+from txregistry.registry.offload import inline
 from txregistry.registry.reference import Digest, validate_name
 from txregistry.registry.uploads import UploadStore
 
@@ -38,7 +39,7 @@ class Repository:
         self.name = name
         self.blobs = RepositoryBlobs(registry.driver, registry.blobs, name)
         self.manifests = ManifestStore(
-            registry.driver, registry.blobs, name, registry.policy.validation
+            registry.driver, registry.blobs, name, registry.policy.validation, registry.offload
         )
         self.tags = self.manifests.tags
         self.referrers = self.manifests.referrers
@@ -75,11 +76,15 @@ class Registry:
     @ivar blobs: the global L{BlobStore}.
     @ivar uploads: the L{UploadStore}.
     @ivar policy: the L{RegistryPolicy}.
+    @ivar offload: how CPU-heavy work leaves the reactor; see
+        L{txregistry.registry.offload}.
     """
 
-    def __init__(self, driver, clock, policy: RegistryPolicy = RegistryPolicy()):
+    def __init__(self, driver, clock, policy: RegistryPolicy = RegistryPolicy(),
+                 offload=inline):
         self.driver = driver
         self.policy = policy
+        self.offload = offload
         self.blobs = BlobStore(driver)
         self.uploads = UploadStore(driver, self.blobs, clock)
 
