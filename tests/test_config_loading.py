@@ -84,16 +84,11 @@ class FileTests(SynchronousTestCase):
 
     def test_debianWithAuth(self):
         """
-        The Debian package's configuration is refused for its htpasswd auth,
-        and the error names C{auth.htpasswd}.
+        The Debian package's configuration loads with its htpasswd auth.
         """
-        error = self.assertRaises(
-            ConfigError, load_config, os.path.join(FIXTURES, "debian-config.yml"), {}
-        )
-        self.assertEqual(error.key, "auth.htpasswd")
-        self.assertEqual(
-            str(error), "auth.htpasswd: authentication is not supported yet by txregistry"
-        )
+        config = load_config(os.path.join(FIXTURES, "debian-config.yml"), {})
+        self.assertEqual(config.auth.provider, "htpasswd")
+        self.assertTrue(config.auth.options.path)
 
     def test_debianWithoutAuth(self):
         """
