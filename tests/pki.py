@@ -11,7 +11,7 @@ import attrs
 import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: bcrypt's lowest cost: tests need hashes, not slow ones.
@@ -80,7 +80,8 @@ def _certificate(subject: str, public_key, issuer_name: x509.Name, signing_key, 
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
-    return builder.sign(signing_key, hashes.SHA256())
+    digest = None if isinstance(signing_key, (ed25519.Ed25519PrivateKey,)) else hashes.SHA256()
+    return builder.sign(signing_key, digest)
 
 
 class CertificateAuthority:

@@ -99,6 +99,8 @@ def _openssl_call(key: str, what: str, call, *args) -> None:
         call(*args)
     except SSL.Error as e:
         reasons = "; ".join(str(r[2]) for r in e.args[0] if len(r) > 2) or str(e)
+        if "key values mismatch" in reasons:
+            raise ConfigError(key, "does not match http.tls.certificate") from None
         raise ConfigError(key, f"{what}: {reasons}") from None
 
 
@@ -122,8 +124,6 @@ class ServerTLS:
                       context.use_certificate_chain_file, tls.certificate)
         _openssl_call("http.tls.key", f"cannot use {tls.key}",
                       context.use_privatekey_file, tls.key)
-        _openssl_call("http.tls.key", "does not match http.tls.certificate",
-                      context.check_privatekey)
         _openssl_call("http.tls.ciphersuites", "no usable cipher suite",
                       context.set_cipher_list,
                       cipher_list(tls.ciphersuites, tls.minimumtls).encode("ascii"))
