@@ -4,9 +4,6 @@ third-party ones, start-up checks of their files, and C{silly}.
 """
 
 import os
-import subprocess
-import sys
-import textwrap
 
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,7 +12,7 @@ from zope.interface.verify import verifyObject
 
 from tests.configdocs import document, parse
 from tests.integration.processes import temporary_directory
-from tests.test_driver_plugins import REPOSITORY
+from tests.test_driver_plugins import run_with_plugin
 from txregistry.auth.access import Requirements, requirements
 from txregistry.auth.interfaces import Challenge, IAccessController, IAccessControllerFactory
 from txregistry.auth.setup import access_controller, check_auth, controller_factory
@@ -94,16 +91,8 @@ class DiscoveryTests(SynchronousTestCase):
         directory is found by its name under C{auth:}, and gets its options
         as written.
         """
-        top = temporary_directory(self)
-        plugins = os.path.join(top, "txregistry", "plugins")
-        os.makedirs(plugins)
-        with open(os.path.join(plugins, "everyone.py"), "w") as f:
-            f.write(TINY_CONTROLLER)
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join([top, REPOSITORY]))
-        result = subprocess.run([sys.executable, "-c", textwrap.dedent(USE_TINY)],
-                                env=environment, capture_output=True, text=True, timeout=60)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout.splitlines(), ["{'motto': 'come in'}", "everyone"])
+        self.assertEqual(run_with_plugin(self, "everyone", TINY_CONTROLLER, USE_TINY),
+                         ["{'motto': 'come in'}", "everyone"])
 
 
 class BuiltinTests(SynchronousTestCase):

@@ -66,7 +66,8 @@ class ParseTests(SynchronousTestCase):
         """
         Basic credentials decode; anything else is no credentials.
         """
-        self.assertEqual(basic_credentials(_request(basic("al:ice", "pa:ss"))), ("al", b"ice:pa:ss"))
+        self.assertEqual(basic_credentials(_request(basic("al:ice", "pa:ss"))),
+                         ("al", b"ice:pa:ss"))
         self.assertEqual(basic_credentials(_request(b"basic " + base64.b64encode(b"a:b"))),
                          ("a", b"b"))
         for header in (None, b"Bearer x", b"Basic !!!", b"Basic " + base64.b64encode(b"nocolon"),

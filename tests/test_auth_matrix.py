@@ -10,16 +10,15 @@ from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.integration.processes import temporary_directory
 from tests.memory_client import OCI_MANIFEST, MemoryClient, sha256
+from tests.pki import write_htpasswd
 from tests.test_auth_htpasswd import basic
-from tests.tokens import NOW, SERVICE, Issuer
+from tests.tokens import SERVICE, Issuer
 from txregistry.auth.files import inline
 from txregistry.auth.htpasswd import HtpasswdAccessController, HtpasswdUsers
 from txregistry.auth.token import TokenAccessController
 from txregistry.testing import MemoryRegistry
-
-from tests.integration.processes import temporary_directory
-from tests.pki import write_htpasswd
 
 NAME = "team/app"
 OTHER = "team/other"

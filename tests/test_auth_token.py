@@ -157,7 +157,8 @@ class VerifierTests(SynchronousTestCase):
                                    headers={"kid": "shared"}))
         # The EC key is no HMAC secret, and the secret signs no ES256.
         self.assertRaises(InvalidToken, verifier.verify, jwt.encode(
-            claims, b"secret-secret-secret-secret-secret", algorithm="HS256", headers={"kid": "ec"}))
+            claims, b"secret-secret-secret-secret-secret", algorithm="HS256",
+            headers={"kid": "ec"}))
 
     def test_jwksInvalid(self):
         """

@@ -112,8 +112,9 @@ class Issuer:
             "hmac with the public key": hmac_body + "." + _b64(
                 jwt.algorithms.HMACAlgorithm(jwt.algorithms.HMACAlgorithm.SHA256).sign(
                     hmac_body.encode(), public_pem)),
-            "untrusted key": jwt.encode(claims, self.stranger.key, algorithm="RS256",
-                                        headers={"kid": thumbprint(self.stranger.key.public_key())}),
+            "untrusted key": jwt.encode(
+                claims, self.stranger.key, algorithm="RS256",
+                headers={"kid": thumbprint(self.stranger.key.public_key())}),
             "untrusted x5c": jwt.encode(claims, self.stranger.key, algorithm="RS256", headers={
                 "x5c": [base64.b64encode(self.stranger.certificate.public_bytes(
                     serialization.Encoding.DER)).decode()]}),

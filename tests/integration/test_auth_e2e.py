@@ -151,7 +151,8 @@ class HtpasswdTests(_HTTPS, SynchronousTestCase):
         self.assertEqual(started.status_code, 202)
         root = os.path.join(self.scratch, "root")
         before = tree(root)
-        refused = requests.patch(f"{self.url}{started.headers['Location'].split(self.registry.address)[-1]}",
+        session = started.headers["Location"].split(self.registry.address)[-1]
+        refused = requests.patch(f"{self.url}{session}",
                                  data=b"x" * 3_000_000, verify=self.ca_path, timeout=30,
                                  headers={"Content-Type": "application/octet-stream"})
         self.assertEqual(refused.status_code, 401)

@@ -360,7 +360,8 @@ class TokenAccessController:
         return f"{proto.decode('latin-1')}://{host.decode('latin-1')}{self._autoredirectpath}"
 
     def _challenge(self, request, requirements, error=None) -> Challenge:
-        header = f"Bearer realm={go_quote(self._realm_for(request))},service={go_quote(self._service)}"
+        realm = self._realm_for(request)
+        header = f"Bearer realm={go_quote(realm)},service={go_quote(self._service)}"
         if requirements.asked:
             header += f",scope={go_quote(scope(requirements.asked))}"
         if error is not None:
