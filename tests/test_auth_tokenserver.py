@@ -160,8 +160,10 @@ class TokenServerTests(SynchronousTestCase):
         """
         Another service or a scope that does not parse: 400.
         """
-        self.assertEqual(self.client.request("GET", "/auth/token?service=other").code, 400)
-        self.assertEqual(self.get_token("repository").code, 400)
+        reply = self.client.request("GET", "/auth/token?service=other")
+        self.assertEqual((reply.code, reply.json()["error"]), (400, "invalid_request"))
+        reply = self.get_token("repository")
+        self.assertEqual((reply.code, reply.json()["error"]), (400, "invalid_scope"))
 
     def test_flow(self):
         """

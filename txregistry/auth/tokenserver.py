@@ -10,6 +10,10 @@ C{auth.token.realm}.
    C{password}) or C{grant_type=refresh_token}, as docker uses after
    C{login}; C{access_type=offline} adds a refresh token.
 
+Bad credentials on a C{GET} get the registry's 401 (a Basic challenge and
+the spec's C{UNAUTHORIZED}); other errors are OAuth2's
+(C{{"error": "invalid_request", ...}}, RFC 6749 section 5.2).
+
 Refresh tokens are opaque: the account and service, and a fingerprint of
 the account's password hash, under an HMAC keyed by the signing key; they
 stop working when the account is removed or its password changes.  Tokens
@@ -171,8 +175,11 @@ class TokenServer:
     async def _handle(self, request) -> bytes:
         try:
             if request.method == b"POST":
-                return await self._post(request)
-            return await self._get(request)
+                return json_body(request, await self._post(request))
+            return json_body(request, await self._get(request))
+        except _OAuthError as e:
+            request.setResponseCode(e.status)
+            return json_body(request, {"error": e.error, "error_description": e.description})
         except FileProblem as e:
             _log.error("token server: {problem}; issuing nothing", problem=str(e))
             raise errors.RegistryError(
@@ -182,7 +189,11 @@ class TokenServer:
         rules = await self._rules.current()
         granted = []
         for text in scopes:
-            for kind, name, actions in parse_scope(text):
+            try:
+                resources = parse_scope(text)
+            except ValueError as e:
+                raise _OAuthError("invalid_scope", str(e)) from None
+            for kind, name, actions in resources:
                 allowed = acl.granted(rules, account, kind, name, frozenset(actions))
                 granted.extend(Access(kind, name, a) for a in actions if a in allowed)
                 granted.extend(Access(kind, name, a) for a in sorted(allowed - set(actions)))
@@ -209,11 +220,10 @@ class TokenServer:
 
     def _check_service(self, service: str | None) -> None:
         if service is not None and service != self._service:
-            raise errors.RegistryError(
-                errors.DENIED, message=f"this token server serves {self._service!r} only",
-                status=400)
+            raise _OAuthError("invalid_request",
+                              f"this token server serves {self._service!r} only")
 
-    async def _get(self, request) -> bytes:
+    async def _get(self, request) -> dict:
         arguments = {k.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in vs]
                      for k, vs in request.args.items()}
         self._check_service(_single(arguments, "service"))
@@ -222,24 +232,13 @@ class TokenServer:
             account = await authenticate_basic(self._users, request)
             if account is None:
                 raise _refused(self._issuer)
-        try:
-            access = await self._grant(account, arguments.get("scope", []))
-        except ValueError as e:
-            raise errors.RegistryError(errors.DENIED, message=str(e), status=400) from None
-        response = self._issue(account, access)
+        response = self._issue(account, await self._grant(account, arguments.get("scope", [])))
         if account is not None and _single(arguments, "offline_token") == "true":
             response["refresh_token"] = self._signer.refresh_token(
                 account, self._service, await self._users.entry(account))
-        return json_body(request, response)
+        return response
 
-    async def _post(self, request) -> bytes:
-        try:
-            return json_body(request, await self._oauth(request))
-        except _OAuthError as e:
-            request.setResponseCode(e.status)
-            return json_body(request, {"error": e.error, "error_description": e.description})
-
-    async def _oauth(self, request) -> dict:
+    async def _post(self, request) -> dict:
         body = request.content
         if body.overflowed:
             raise _OAuthError("invalid_request", "form too large")
@@ -255,10 +254,7 @@ class TokenServer:
             account = await self._refreshed_account(_single(form, "refresh_token") or "")
         else:
             raise _OAuthError("unsupported_grant_type", f"unsupported grant_type {grant_type!r}")
-        try:
-            access = await self._grant(account, [_single(form, "scope") or ""])
-        except ValueError as e:
-            raise _OAuthError("invalid_scope", str(e)) from None
+        access = await self._grant(account, [_single(form, "scope") or ""])
         response = self._issue(account, access)
         response["scope"] = scope(access)
         if grant_type == "refresh_token" or _single(form, "access_type") == "offline":
