@@ -38,21 +38,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from tests.integration.processes import RegistryProcess, base_config, free_port  # noqa: E402
-from tests.pki import certificate_pem, key_pem, self_signed  # noqa: E402
+from tests.pki import certificate_pem, key_pem, self_signed, write_file  # noqa: E402
 
 NAME, TAG = "bench/app", "v1"
 PASSWORD = "benchmark password"
 MODES = ("none", "htpasswd", "token")
-
-
-def write(directory: str, name: str, content: bytes) -> str:
-    """
-    Write a file; return its path.
-    """
-    path = os.path.join(directory, name)
-    with open(path, "wb") as f:
-        f.write(content)
-    return path
 
 
 def configure(mode: str, directory: str, cost: int, port: int) -> dict:
@@ -64,18 +54,18 @@ def configure(mode: str, directory: str, cost: int, port: int) -> dict:
     if mode == "none":
         return config
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(cost))
-    users = write(directory, "htpasswd", b"bench:" + hashed + b"\n")
+    users = write_file(directory, "htpasswd", b"bench:" + hashed + b"\n")
     if mode == "htpasswd":
         config["auth"] = {"htpasswd": {"realm": "bench", "path": users}}
         return config
     signer = self_signed()
     config["auth"] = {"token": {
         "realm": f"http://127.0.0.1:{port}/auth/token", "service": "bench",
-        "issuer": "bench", "rootcertbundle": write(directory, "token.crt",
+        "issuer": "bench", "rootcertbundle": write_file(directory, "token.crt",
                                                    certificate_pem(signer.certificate)),
-        "server": {"key": write(directory, "token.key", key_pem(signer.key)),
+        "server": {"key": write_file(directory, "token.key", key_pem(signer.key)),
                    "htpasswd": users, "expiration": 3600,
-                   "acl": write(directory, "acl.yml",
+                   "acl": write_file(directory, "acl.yml",
                                 b'- {account: "*", name: "*", actions: ["*"]}\n')},
     }}
     return config

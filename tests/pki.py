@@ -131,6 +131,16 @@ def self_signed(key=None, name: str = "token signer", **options) -> Issued:
                                     **options))
 
 
+def write_file(directory: str, name: str, content: bytes) -> str:
+    """
+    Write a file; return its path.
+    """
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(content)
+    return path
+
+
 def htpasswd_line(user: str, password: str) -> str:
     """
     One htpasswd entry with a (cheap) bcrypt hash.

@@ -117,6 +117,15 @@ class ControllerTests(SynchronousTestCase):
                               b"Bearer token"):
             self.assertChallenged(authorization)
 
+    def test_realmQuoted(self):
+        """
+        The realm is quoted as Go quotes it.
+        """
+        controller = HtpasswdAccessController('say "hi" \\o/', HtpasswdUsers(
+            self.path, self.clock, inline))
+        failure = self.failureResultOf(controller.authorize(_request(None), Requirements()))
+        self.assertEqual(failure.value.header, 'Basic realm="say \\"hi\\" \\\\o/"')
+
     def test_granted(self):
         """
         Right credentials: the user, allowed everything.

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.processes import temporary_directory
 from tests.memory_client import MemoryClient
-from tests.pki import certificate_pem, key_pem, self_signed, write_htpasswd
+from tests.pki import certificate_pem, key_pem, self_signed, write_file, write_htpasswd
 from tests.test_auth_acl import EXAMPLE
 from tests.test_auth_htpasswd import basic
 from tests.tokens import NOW
@@ -31,16 +31,6 @@ ISSUER = "txregistry-token-server"
 REALM = "https://registry.test/auth/token"
 
 
-def write(directory: str, name: str, content: bytes) -> str:
-    """
-    Write a file; return its path.
-    """
-    path = os.path.join(directory, name)
-    with open(path, "wb") as f:
-        f.write(content)
-    return path
-
-
 def token_options(directory: str, signer=None, **server):
     """
     Checked C{auth.token} options with a built-in server whose files are in
@@ -48,16 +38,16 @@ def token_options(directory: str, signer=None, **server):
     """
     signer = signer or self_signed()
     settings = {
-        "key": write(directory, "token.key", key_pem(signer.key)),
+        "key": write_file(directory, "token.key", key_pem(signer.key)),
         "htpasswd": write_htpasswd(os.path.join(directory, "htpasswd"),
                                    {"alice": "secret", "admin": "root", "bob": "builder"}),
-        "acl": write(directory, "acl.yml", EXAMPLE),
+        "acl": write_file(directory, "acl.yml", EXAMPLE),
         "expiration": 300,
     }
     settings.update(server)
     config = parse_config({"version": "0.1", "storage": "inmemory", "auth": {"token": {
         "realm": REALM, "service": SERVICE, "issuer": ISSUER,
-        "rootcertbundle": write(directory, "token.crt", certificate_pem(signer.certificate)),
+        "rootcertbundle": write_file(directory, "token.crt", certificate_pem(signer.certificate)),
         "server": settings,
     }}}, {})
     return config.auth.options
@@ -198,7 +188,7 @@ class TokenServerTests(SynchronousTestCase):
         """
         A changed ACL applies once the interval has passed.
         """
-        write(self.directory, "acl.yml", b"- {account: '*', name: '*', actions: [pull]}")
+        write_file(self.directory, "acl.yml", b"- {account: '*', name: '*', actions: [pull]}")
         self.clock.advance(CHECK_INTERVAL)
         token = self.get_token("repository:any/thing:pull,push",
                                authorization=basic("bob", "builder")).json()["token"]
@@ -209,7 +199,7 @@ class TokenServerTests(SynchronousTestCase):
         """
         An ACL that stops parsing issues nothing: 503.
         """
-        write(self.directory, "acl.yml", b"- {account: alice}")
+        write_file(self.directory, "acl.yml", b"- {account: alice}")
         self.clock.advance(CHECK_INTERVAL)
         self.assertEqual(self.get_token("repository:team/app:pull",
                                         authorization=basic("alice", "secret")).code, 503)
@@ -295,7 +285,7 @@ class SignerTests(SynchronousTestCase):
         """
         directory = temporary_directory(self)
         options = token_options(directory)
-        write(directory, "token.crt", certificate_pem(self_signed().certificate))
+        write_file(directory, "token.crt", certificate_pem(self_signed().certificate))
         error = self.assertRaises(ConfigError, token_server, options, Clock(), inline)
         self.assertEqual(error.key, "auth.token.server.key")
         self.assertIn("no certificate of this key", error.message)
@@ -306,7 +296,7 @@ class SignerTests(SynchronousTestCase):
         """
         directory = temporary_directory(self)
         options = token_options(directory)
-        write(directory, "acl.yml", b"- nonsense")
+        write_file(directory, "acl.yml", b"- nonsense")
         error = self.assertRaises(ConfigError, token_server, options, Clock(), inline)
         self.assertEqual(error.key, "auth.token.server.acl")
         os.remove(os.path.join(directory, "htpasswd"))

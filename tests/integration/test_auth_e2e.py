@@ -24,7 +24,14 @@ from tests.integration.processes import (
     require_tool,
     temporary_directory,
 )
-from tests.pki import CertificateAuthority, certificate_pem, key_pem, self_signed, write_htpasswd
+from tests.pki import (
+    CertificateAuthority,
+    certificate_pem,
+    key_pem,
+    self_signed,
+    write_file,
+    write_htpasswd,
+)
 from tests.test_auth_acl import EXAMPLE
 
 PASSWORD = "correct horse battery staple"
@@ -170,13 +177,10 @@ class TokenServerTests(_HTTPS, SynchronousTestCase):
         self.skopeo_tool = Skopeo(self)
         self.make_pki()
         signer = self_signed()
-        files = {}
-        for name, content in (("token.key", key_pem(signer.key)),
-                              ("token.crt", certificate_pem(signer.certificate)),
-                              ("acl.yml", EXAMPLE)):
-            files[name] = os.path.join(self.scratch, name)
-            with open(files[name], "wb") as f:
-                f.write(content)
+        files = {name: write_file(self.scratch, name, content) for name, content in (
+            ("token.key", key_pem(signer.key)),
+            ("token.crt", certificate_pem(signer.certificate)),
+            ("acl.yml", EXAMPLE))}
         htpasswd = write_htpasswd(os.path.join(self.scratch, "users"),
                                   {"alice": PASSWORD, "bob": "builder-pw"})
         port = free_port()

@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from txregistry.auth.access import Grant
 from txregistry.auth.files import FileProblem, WatchedFile
-from txregistry.auth.interfaces import Challenge, IAccessController
+from txregistry.auth.interfaces import Challenge, IAccessController, go_quote
 from txregistry.registry import errors
 
 _log = Logger()
@@ -134,13 +134,6 @@ class HtpasswdUsers:
         if len(self._verified) > _VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return True
-
-
-def go_quote(text: str) -> str:
-    """
-    C{text} in double quotes, as Go's C{%q} writes challenge parameters.
-    """
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def authenticate_basic(users: HtpasswdUsers, request) -> str | None:

@@ -8,6 +8,13 @@ from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface
 
 
+def go_quote(text: str) -> str:
+    """
+    C{text} in double quotes, as Go's C{%q} writes challenge parameters.
+    """
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class Challenge(Exception):
     """
     The request must authenticate, or authenticate again with more access:

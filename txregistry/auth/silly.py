@@ -9,8 +9,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from txregistry.auth.access import Grant
-from txregistry.auth.htpasswd import go_quote
-from txregistry.auth.interfaces import Challenge, IAccessController
+from txregistry.auth.interfaces import Challenge, IAccessController, go_quote
 
 
 @implementer(IAccessController)

@@ -33,8 +33,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from txregistry.auth.access import Access, Grant, scope
-from txregistry.auth.htpasswd import go_quote
-from txregistry.auth.interfaces import Challenge, IAccessController
+from txregistry.auth.interfaces import Challenge, IAccessController, go_quote
 from txregistry.config.model import SIGNING_ALGORITHMS as ALGORITHMS
 
 #: Seconds of clock skew allowed on C{exp} and C{nbf}.

@@ -41,7 +41,8 @@ from txregistry.api.json_response import json_body
 from txregistry.auth import acl
 from txregistry.auth.access import Access, parse_scope, scope
 from txregistry.auth.files import FileProblem
-from txregistry.auth.htpasswd import authenticate_basic, go_quote
+from txregistry.auth.htpasswd import authenticate_basic
+from txregistry.auth.interfaces import go_quote
 from txregistry.auth.token import read_certificates, same_key, thumbprint
 from txregistry.registry import errors
 
