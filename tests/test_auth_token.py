@@ -116,6 +116,19 @@ class VerifierTests(SynchronousTestCase):
         self.verifier.verify(self.issuer.token(exp=NOW - 59, nbf=NOW - 400))
         self.verifier.verify(self.issuer.token(nbf=NOW + 59, exp=NOW + 600))
 
+    def test_rememberedTokenExpires(self):
+        """
+        A token verified before is still refused once it has expired.
+        """
+        clock = Clock()
+        clock.advance(NOW)
+        verifier = self.issuer.verifier(clock)
+        token = self.issuer.token([("team/app", ["pull"])])
+        first = verifier.verify(token)
+        self.assertEqual(verifier.verify(token), first)
+        clock.advance(300 + 61)
+        self.assertRaises(InvalidToken, verifier.verify, token)
+
     def test_audienceList(self):
         """
         C{aud} may be a list holding the service.

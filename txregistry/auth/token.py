@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import datetime
 import hashlib
 import hmac
@@ -38,6 +39,8 @@ from txregistry.config.model import SIGNING_ALGORITHMS as ALGORITHMS
 
 #: Seconds of clock skew allowed on C{exp} and C{nbf}.
 LEEWAY = 60
+#: Tokens remembered as verified.
+_VERIFIED_CACHE_SIZE = 1024
 _CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 
 
@@ -253,6 +256,8 @@ class TokenVerifier:
         self._service = service
         self._algorithms = frozenset(algorithms) & frozenset(ALGORITHMS)
         self._clock = clock
+        self._verified: collections.OrderedDict[str, tuple[Grant, dict]] = (
+            collections.OrderedDict())
 
     def _key(self, header: dict, now: float):
         when = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
@@ -286,11 +291,27 @@ class TokenVerifier:
 
     def verify(self, raw: str) -> Grant:
         """
-        Check a token.
+        Check a token.  Clients send the same token with every request, so
+        tokens whose signature and claims were checked are remembered; only
+        their times are checked again.
 
         @return: the account (C{sub}) and access (C{access}) it grants.
         @raise InvalidToken: if it does not hold.
         """
+        now = self._clock.seconds()
+        known = self._verified.get(raw)
+        if known is not None:
+            grant, claims = known
+            self._check_times(claims, now)
+            self._verified.move_to_end(raw)
+            return grant
+        grant, claims = self._verify(raw, now)
+        self._verified[raw] = grant, claims
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return grant
+
+    def _verify(self, raw: str, now: float) -> tuple[Grant, dict]:
         parts = raw.split(".")
         if len(parts) != 3:
             raise InvalidToken("malformed token")
@@ -302,7 +323,6 @@ class TokenVerifier:
             raise InvalidToken(f"signing algorithm {algorithm!r} not accepted")
         if "crit" in header or "b64" in header:
             raise InvalidToken("unsupported header parameters")
-        now = self._clock.seconds()
         key = self._key(header, now)
         if not _suits(algorithm, key):
             raise InvalidToken(f"{algorithm} cannot be used with the signing key")
@@ -313,19 +333,20 @@ class TokenVerifier:
             raise InvalidToken("bad signature") from None
         if not isinstance(claims, dict):
             raise InvalidToken("malformed claims")
-        self._check_claims(claims, now)
-        subject = claims.get("sub")
-        if subject is not None and not isinstance(subject, str):
-            raise InvalidToken("malformed sub")
-        return Grant(subject or None, _access_claim(claims.get("access")))
-
-    def _check_claims(self, claims: dict, now: float) -> None:
         if claims.get("iss") != self._issuer:
             raise InvalidToken("token from another issuer")
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if self._service not in audiences:
             raise InvalidToken("token for another audience")
+        self._check_times(claims, now)
+        subject = claims.get("sub")
+        if subject is not None and not isinstance(subject, str):
+            raise InvalidToken("malformed sub")
+        return Grant(subject or None, _access_claim(claims.get("access"))), claims
+
+    @staticmethod
+    def _check_times(claims: dict, now: float) -> None:
         expires, not_before = claims.get("exp"), claims.get("nbf", 0)
         for value in (expires, not_before):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
