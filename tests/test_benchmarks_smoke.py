@@ -130,3 +130,25 @@ class ParseSizeTests(SynchronousTestCase):
         """
         for text in ("", "1.5GiB", "-1", "1TiB", "lots"):
             self.assertRaises(argparse.ArgumentTypeError, self.parse_size, text)
+
+
+class AuthOverheadSmokeTests(SynchronousTestCase):
+    """
+    C{benchmarks/auth_overhead.py} runs every mode to the end.
+    """
+
+    def test_runs(self):
+        """
+        A short run of every mode succeeds and reports each one.
+        """
+        output = os.path.join(tempfile.mkdtemp(prefix="auth-bench-"), "out.json")
+        self.addCleanup(shutil.rmtree, os.path.dirname(output), True)
+        result = subprocess.run(
+            [sys.executable, os.path.join(REPOSITORY, "benchmarks", "auth_overhead.py"),
+             "--seconds", "0.2", "--cost", "4", "--json", output],
+            capture_output=True, text=True, timeout=120,
+            env=dict(os.environ, PYTHONPATH=REPOSITORY))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(output) as f:
+            modes = [r["mode"] for r in json.load(f)["results"]]
+        self.assertEqual(modes, ["none", "htpasswd", "token"])

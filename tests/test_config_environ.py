@@ -257,12 +257,14 @@ class OverrideTests(SynchronousTestCase):
         """
         Auth overrides create the provider; C{none} switches auth off.
         """
-        error = self.assertRaises(ConfigError, parse, FILESYSTEM, {
+        config = parse(FILESYSTEM, {
             "REGISTRY_AUTH": "htpasswd",
             "REGISTRY_AUTH_HTPASSWD_REALM": "Registry Realm",
             "REGISTRY_AUTH_HTPASSWD_PATH": "/auth/htpasswd",
         })
-        self.assertEqual(error.key, "auth.htpasswd")
+        self.assertEqual(config.auth.provider, "htpasswd")
+        self.assertEqual(config.auth.options.realm, "Registry Realm")
+        self.assertEqual(config.auth.options.path, "/auth/htpasswd")
         doc = document(auth={"htpasswd": {"realm": "r", "path": "/p"}})
         self.assertIsNone(parse(doc, {"REGISTRY_AUTH": "none"}).auth)
 

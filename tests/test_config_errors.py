@@ -6,6 +6,7 @@ features not implemented yet, unknown keys.
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.configdocs import document, parse
+from txregistry.auth.setup import check_auth
 from txregistry.config import ConfigError
 
 ENDPOINT = {"name": "hook", "url": "https://hooks.example/registry"}
@@ -286,9 +287,78 @@ class InvalidValueTests(SynchronousTestCase):
 
     def test_unknownAuthProvider(self):
         """
-        Unknown auth providers are refused.
+        An auth provider no plugin provides is refused when access control
+        is checked at start, naming the providers available.
         """
-        self.assertRejected(document(auth={"ldap": {}}), "auth.ldap")
+        config = parse(document(auth={"ldap": {"server": "ldap.example"}}))
+        self.assertEqual(config.auth.options, {"server": "ldap.example"})
+        error = self.assertRaises(ConfigError, check_auth, config.auth)
+        self.assertEqual(error.key, "auth.ldap")
+        self.assertIn("available: htpasswd, silly, token", error.message)
+
+    def test_tokenServerKey(self):
+        """
+        The built-in token server needs a signing key.
+        """
+        self.assertRejected(
+            document(auth={"token": {"realm": "https://a.example/auth", "service": "s",
+                                     "issuer": "i", "rootcertbundle": "/b.pem",
+                                     "server": {"htpasswd": "/h", "acl": "/a"}}}),
+            "auth.token.server.key",
+        )
+
+    def test_tokenServerBundle(self):
+        """
+        The built-in token server's certificate is in rootcertbundle, which
+        is then required.
+        """
+        self.assertRejected(
+            document(auth={"token": {"realm": "https://a.example/auth", "service": "s",
+                                     "issuer": "i", "jwks": "/j.json",
+                                     "server": {"key": "/k", "htpasswd": "/h", "acl": "/a"}}}),
+            "auth.token.rootcertbundle",
+        )
+
+    def test_tokenServerPath(self):
+        """
+        The built-in token server cannot answer under C{/v2/} or at C{/}.
+        """
+        server = {"key": "/k", "htpasswd": "/h", "acl": "/a"}
+        for realm in ("https://a.example/v2/token", "https://a.example/", "https://a.example"):
+            self.assertRejected(
+                document(auth={"token": {"realm": realm, "service": "s", "issuer": "i",
+                                         "rootcertbundle": "/b.pem", "server": server}}),
+                "auth.token.realm",
+            )
+        self.assertRejected(
+            document(auth={"token": {"realm": "https://a.example/auth", "service": "s",
+                                     "issuer": "i", "rootcertbundle": "/b.pem",
+                                     "autoredirect": True, "autoredirectpath": "/v2",
+                                     "server": server}}),
+            "auth.token.autoredirectpath",
+        )
+
+    def test_tokenServerExpiration(self):
+        """
+        A token's lifetime is positive.
+        """
+        server = {"key": "/k", "htpasswd": "/h", "acl": "/a", "expiration": 0}
+        self.assertRejected(
+            document(auth={"token": {"realm": "https://a.example/auth", "service": "s",
+                                     "issuer": "i", "rootcertbundle": "/b.pem",
+                                     "server": server}}),
+            "auth.token.server.expiration",
+        )
+
+    def test_insecureMinimumTLS(self):
+        """
+        TLS 1.0 and 1.1 are refused, under either name of the setting.
+        """
+        for name in ("minimumtls", "minimumversion"):
+            for version in ("tls1.0", "tls1.1"):
+                error = self.assertRejected(document(http={"tls": {name: version}}),
+                                            f"http.tls.{name}")
+                self.assertIn("insecure", error.message)
 
     def test_tokenIssuer(self):
         """
@@ -391,31 +461,8 @@ class UnsupportedTests(SynchronousTestCase):
         """
         error = self.assertRaises(ConfigError, parse, doc)
         self.assertEqual(error.key, key, str(error))
-        self.assertTrue(error.message.endswith("is not supported yet by txregistry"), str(error))
-
-    def test_htpasswd(self):
-        """
-        htpasswd auth.
-        """
-        self.assertUnsupported(document(auth={"htpasswd": {"realm": "r", "path": "/p"}}),
-                               "auth.htpasswd")
-
-    def test_token(self):
-        """
-        Token auth.
-        """
-        self.assertUnsupported(
-            document(auth={"token": {"realm": "https://a.example/t", "service": "s",
-                                     "issuer": "i", "jwks": "/j.json"}}),
-            "auth.token",
-        )
-
-    def test_silly(self):
-        """
-        Silly auth.
-        """
-        self.assertUnsupported(document(auth={"silly": {"realm": "r", "service": "s"}}),
-                               "auth.silly")
+        self.assertIn("is not supported yet by txregistry", error.message)
+        return error
 
     def test_endpoint(self):
         """
@@ -426,30 +473,15 @@ class UnsupportedTests(SynchronousTestCase):
             "notifications.endpoints[1]",
         )
 
-    def test_tlsCertificate(self):
-        """
-        TLS with a certificate.
-        """
-        self.assertUnsupported(
-            document(http={"tls": {"certificate": "/c.pem", "key": "/k.pem"}}),
-            "http.tls.certificate",
-        )
-
-    def test_clientCAs(self):
-        """
-        Client certificate authorities.
-        """
-        self.assertUnsupported(document(http={"tls": {"clientcas": ["/ca.pem"]}}),
-                               "http.tls.clientcas")
-
     def test_letsEncrypt(self):
         """
         ACME certificates.
         """
-        self.assertUnsupported(
+        error = self.assertUnsupported(
             document(http={"tls": {"letsencrypt": {"cachefile": "/c", "email": "a@b.example"}}}),
             "http.tls.letsencrypt",
         )
+        self.assertIn("http.tls.certificate and http.tls.key", error.message)
 
     def test_debugListener(self):
         """
@@ -567,7 +599,7 @@ class UnknownKeyTests(SynchronousTestCase):
         Unknown keys at every depth are named in full; known ones still load.
         """
         config = parse(document(
-            http={"addr": ":6000", "bogus": 1, "tls": {"minimumversion": "tls1.2"}},
+            http={"addr": ":6000", "bogus": 1, "tls": {"minversion": "tls1.2"}},
             log={"accesslog": {"disabled": True, "format": "combined"}},
             storage={"inmemory": None, "delete": {"enabled": True, "soft": True},
                      "maintenance": {"gc": {}}},
@@ -578,7 +610,7 @@ class UnknownKeyTests(SynchronousTestCase):
         self.assertTrue(config.storage.delete_enabled)
         self.assertEqual(sorted(config.warnings), [
             "unknown key http.bogus ignored",
-            "unknown key http.tls.minimumversion ignored",
+            "unknown key http.tls.minversion ignored",
             "unknown key log.accesslog.format ignored",
             "unknown key notifications.endpoints[0].retries ignored",
             "unknown key storage.delete.soft ignored",

@@ -84,16 +84,11 @@ class FileTests(SynchronousTestCase):
 
     def test_debianWithAuth(self):
         """
-        The Debian package's configuration is refused for its htpasswd auth,
-        and the error names C{auth.htpasswd}.
+        The Debian package's configuration loads with its htpasswd auth.
         """
-        error = self.assertRaises(
-            ConfigError, load_config, os.path.join(FIXTURES, "debian-config.yml"), {}
-        )
-        self.assertEqual(error.key, "auth.htpasswd")
-        self.assertEqual(
-            str(error), "auth.htpasswd: authentication is not supported yet by txregistry"
-        )
+        config = load_config(os.path.join(FIXTURES, "debian-config.yml"), {})
+        self.assertEqual(config.auth.provider, "htpasswd")
+        self.assertEqual(config.auth.options.path, "/etc/docker/registry")
 
     def test_debianWithoutAuth(self):
         """
@@ -530,3 +525,68 @@ class ValuesTests(SynchronousTestCase):
         """
         error = self.assertRaises(ConfigError, parse_config, None, {})
         self.assertEqual(error.key, "version")
+
+
+class AccessControlSettingsTests(SynchronousTestCase):
+    """
+    C{auth} and C{http.tls} as they load.
+    """
+
+    SERVER = {"key": "/k.pem", "htpasswd": "/users", "acl": "/acl.yml"}
+
+    def token(self, **changes):
+        """
+        The checked C{auth.token} options with a built-in server.
+        """
+        options = {"realm": "https://registry.example/auth/token", "service": "txregistry",
+                   "issuer": "me", "rootcertbundle": "/b.pem", "server": dict(self.SERVER)}
+        options.update(changes)
+        return parse(document(auth={"token": options})).auth.options
+
+    def test_tokenServer(self):
+        """
+        The built-in server's settings; it answers at the realm's path,
+        or at C{autoredirectpath} with C{autoredirect}.
+        """
+        options = self.token()
+        self.assertEqual((options.server.key, options.server.htpasswd, options.server.acl,
+                          options.server.expiration), ("/k.pem", "/users", "/acl.yml", 300.0))
+        self.assertEqual(options.server_path, "/auth/token")
+        self.assertEqual(self.token(autoredirect=True, autoredirectpath="/token").server_path,
+                         "/token")
+
+    def test_expiration(self):
+        """
+        A lifetime in seconds, or as a Go duration.
+        """
+        for value, seconds in ((60, 60.0), (1.5, 1.5), ("5m", 300.0)):
+            options = self.token(server=dict(self.SERVER, expiration=value))
+            self.assertEqual(options.server.expiration, seconds)
+
+    def test_tokenWithoutServer(self):
+        """
+        Distribution's token settings alone: no server.
+        """
+        self.assertIsNone(self.token(server=None).server)
+
+    def test_tls(self):
+        """
+        TLS settings, C{minimumversion} standing for C{minimumtls}.
+        """
+        tls = parse(document(http={"tls": {
+            "certificate": "/c.pem", "key": "/k.pem", "clientcas": ["/ca.pem"],
+            "minimumversion": "tls1.3", "ciphersuites": ["TLS_AES_128_GCM_SHA256"]}})).http.tls
+        self.assertEqual((tls.certificate, tls.key, tls.clientcas, tls.minimumtls,
+                          tls.ciphersuites),
+                         ("/c.pem", "/k.pem", ["/ca.pem"], "tls1.3", ["TLS_AES_128_GCM_SHA256"]))
+        both = parse(document(http={"tls": {"minimumtls": "tls1.2",
+                                            "minimumversion": "tls1.3"}})).http.tls
+        self.assertEqual(both.minimumtls, "tls1.2")
+
+    def test_clientCAsNeedCertificate(self):
+        """
+        Client CAs without a server certificate make no sense.
+        """
+        error = self.assertRaises(ConfigError, parse,
+                                  document(http={"tls": {"clientcas": ["/ca.pem"]}}))
+        self.assertEqual(error.key, "http.tls.certificate")

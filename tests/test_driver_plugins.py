@@ -56,6 +56,31 @@ driver.get_content("/f").addCallback(lambda content: print(content.decode()))
 """
 
 
+def run_with_plugin(case, module: str, source: str, script: str) -> list[str]:
+    """
+    Run C{script} in a new Python process where another distribution has
+    installed the plugin module C{module} (C{source}) in its own
+    C{txregistry/plugins} directory, without C{__init__.py} files.
+
+    @return: the lines it printed (it must succeed).
+    """
+    top = temporary_directory(case)
+    plugins = os.path.join(top, "txregistry", "plugins")
+    os.makedirs(plugins)
+    with open(os.path.join(plugins, module + ".py"), "w") as f:
+        f.write(source)
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([top, REPOSITORY]))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    case.assertEqual(result.returncode, 0, result.stderr)
+    return result.stdout.splitlines()
+
+
 class DiscoveryTests(TestCase):
     """
     Drivers are found as L{IStorageDriverFactory} plugins.
@@ -88,21 +113,8 @@ class DiscoveryTests(TestCase):
         A driver in another distribution's C{txregistry/plugins} directory
         (without C{__init__.py} files) is found and can be used.
         """
-        top = temporary_directory(self)
-        plugins = os.path.join(top, "txregistry", "plugins")
-        os.makedirs(plugins)
-        with open(os.path.join(plugins, "tiny_driver.py"), "w") as f:
-            f.write(TINY_DRIVER)
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join([top, REPOSITORY]))
-        result = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(USE_TINY)],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout.splitlines(), ["filesystem,inmemory,tiny", "tiny content"])
+        self.assertEqual(run_with_plugin(self, "tiny_driver", TINY_DRIVER, USE_TINY),
+                         ["filesystem,inmemory,tiny", "tiny content"])
 
 
 class FilesystemFactoryTests(TestCase):

@@ -15,6 +15,8 @@ from twisted.logger import Logger
 from txregistry.api.app import RegistryAPI
 from txregistry.api.errors import render_error
 from txregistry.api.urls import URLBuilder
+from txregistry.auth.setup import access_controller, check_auth, token_server
+from txregistry.auth.tokenserver import FORM_LIMIT
 from txregistry.config import Config, ConfigError
 from txregistry.gc.purge import UploadPurger
 from txregistry.health import StorageHealth
@@ -23,6 +25,7 @@ from txregistry.registry.manifeststore import ValidationPolicy
 from txregistry.registry.registry import Registry, RegistryPolicy
 from txregistry.storage.plugins import get_driver_factory
 from txregistry.web.site import RegistrySite
+from txregistry.web.tls import ServerTLS, tls_factory
 
 _log = Logger()
 
@@ -56,6 +59,20 @@ def validation_policy(config: Config) -> ValidationPolicy:
         index_platforms=validation.index_platforms,
         platform_list=frozenset(validation.platform_list),
     )
+
+
+def check_resources(config: Config) -> None:
+    """
+    Check what the configuration names outside itself, before anything
+    starts: the storage driver's parameters, access control and its files,
+    the TLS certificate and key.
+
+    @raise ConfigError: naming the key at fault.
+    """
+    get_driver_factory(config.storage.driver).validate(config.storage.parameters)
+    check_auth(config.auth)
+    if config.http.tls.certificate:
+        ServerTLS(config.http.tls)
 
 
 def create_driver(config: Config, reactor):
@@ -151,7 +168,13 @@ class RegistryService(MultiService):
             URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls),
             catalog_max_entries=config.catalog.maxentries,
             tags_max=config.tags.maxtags,
+            access_controller=access_controller(config.auth, reactor),
         )
+        auth = config.auth
+        if auth is not None and auth.provider == "token" and auth.options.server is not None:
+            server = token_server(auth.options, reactor)
+            self.api.serve(auth.options.server_path, ("GET", "POST"),
+                           lambda api, request: server.handle(request), FORM_LIMIT)
         self._health = None
         if config.health.storagedriver.enabled:
             self._health = StorageHealth(self.driver, config.health.storagedriver.threshold)
@@ -165,7 +188,7 @@ class RegistryService(MultiService):
             gate=self._gate if self._health is not None else None,
             reactor=reactor,
         )
-        self.listener = Listener(listen_endpoint(http, reactor), self.site)
+        self.listener = Listener(listen_endpoint(http, reactor), tls_factory(http.tls, self.site))
         self.listener.setServiceParent(self)
         purging = storage.maintenance.uploadpurging
         if purging.enabled and not policy.read_only:

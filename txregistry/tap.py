@@ -10,8 +10,7 @@ from twisted.python.components import Componentized
 
 from txregistry.config import ConfigError, load_config
 from txregistry.logs import make_observer, twistd_log_file
-from txregistry.service import RegistryService
-from txregistry.storage.plugins import get_driver_factory
+from txregistry.service import RegistryService, check_resources
 
 
 class Options(usage.Options):
@@ -38,8 +37,7 @@ class Options(usage.Options):
         path = self["config"] or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None
         try:
             self["configuration"] = load_config(path, os.environ)
-            storage = self["configuration"].storage
-            get_driver_factory(storage.driver).validate(storage.parameters)
+            check_resources(self["configuration"])
         except ConfigError as e:
             raise usage.UsageError(f"invalid configuration: {e}")
 

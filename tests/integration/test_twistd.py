@@ -34,6 +34,7 @@ from tests.integration.processes import (
     twistd_command,
     wait_for,
 )
+from tests.pki import CertificateAuthority
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NOT_SOURCES = shutil.ignore_patterns(
@@ -312,14 +313,16 @@ class InvalidConfigurationTests(SynchronousTestCase):
     listens, naming what is wrong.
     """
 
-    def check_refused(self, config: dict, expected: str) -> None:
+    def check_refused(self, config: dict, expected: str, tls: dict | None = None) -> None:
         """
         twistd with C{config} exits with an error within a few seconds,
         its output names C{expected}, and nothing listens on the
         configured port.
+
+        @param tls: the C{http.tls} section, if any.
         """
         port = free_port()
-        config["http"] = {"addr": f"127.0.0.1:{port}"}
+        config["http"] = {"addr": f"127.0.0.1:{port}", **({"tls": tls} if tls else {})}
         registry = RegistryProcess.prepared(self, config)
         began = time.monotonic()
         registry.launch()
@@ -348,16 +351,47 @@ class InvalidConfigurationTests(SynchronousTestCase):
         config = base_config("/nonexistent", storage={"nosuchdriver": {}})
         self.check_refused(config, "nosuchdriver")
 
-    def test_authentication_refused(self):
+    def test_unknown_auth_provider(self):
         """
-        C{auth.htpasswd} is refused (authentication is not implemented
-        yet), rather than serving without it.
+        An auth provider no plugin provides is named, rather than serving
+        without access control.
         """
         scratch = temporary_directory(self)
+        config = base_config(os.path.join(scratch, "root"), auth={"ldap": {"url": "x"}})
+        self.check_refused(config, "auth.ldap: unknown auth provider ldap")
+
+    def test_invalid_htpasswd(self):
+        """
+        An htpasswd file that does not parse is named with its line.
+        """
+        scratch = temporary_directory(self)
+        path = os.path.join(scratch, "htpasswd")
+        with open(path, "w") as f:
+            f.write("alice\n")
         config = base_config(os.path.join(scratch, "root"), auth={
-            "htpasswd": {"realm": "e2e", "path": os.path.join(scratch, "htpasswd")},
+            "htpasswd": {"realm": "e2e", "path": path},
         })
-        self.check_refused(config, "auth.htpasswd")
+        self.check_refused(config, "auth.htpasswd.path: " + path + ": line 1 has no colon")
+
+    def test_tls_key_mismatch(self):
+        """
+        A TLS key that is not the certificate's is named.
+        """
+        scratch = temporary_directory(self)
+        ca = CertificateAuthority()
+        certificate, _ = ca.server().write(scratch, "server")
+        _, key = ca.server().write(scratch, "other")
+        config = base_config(os.path.join(scratch, "root"))
+        self.check_refused(config, "http.tls.key: does not match http.tls.certificate",
+                           tls={"certificate": certificate, "key": key})
+
+    def test_letsencrypt(self):
+        """
+        ACME certificates are refused with what to do instead.
+        """
+        config = base_config(os.path.join(temporary_directory(self), "root"))
+        self.check_refused(config, "certbot", tls={
+            "letsencrypt": {"cachefile": "/tmp/cache", "email": "admin@example.com"}})
 
 
 class LoggingTests(SynchronousTestCase):

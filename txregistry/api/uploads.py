@@ -3,9 +3,10 @@ C{/v2/<name>/blobs/uploads/...}: the blob upload state machine.
 
 Bodies of C{PATCH}, C{PUT} and single-request C{POST ?digest=} are streamed
 into storage while they arrive: when a request's headers are in, the web
-layer calls the route's C{begin_*} function here, which checks the request
-and takes the session; its result (an L{IBodyConsumer}) then receives the
-body.  The route's handler runs after the body and reports the outcome.
+layer calls the route's C{begin_*} function here, which waits for the
+access decision, checks the request and takes the session; its result (an
+L{IBodyConsumer}) then receives the body.  The route's handler runs after
+the body and reports the outcome.
 """
 
 import re
@@ -135,6 +136,7 @@ def _digest_argument(value: str | None) -> Digest:
 
 
 async def _open_checked(api, request, name, upload_id):
+    await api.authorized(request)
     api.registry.check_writable()
     api.registry.repository(name)
     appender = await api.registry.uploads.open(name, upload_id)
@@ -158,6 +160,7 @@ async def _begin_put(api, request, query, name, upload_id):
 
 
 async def _begin_monolithic(api, request, query, name):
+    await api.authorized(request)
     expected = _digest_argument(_first(query, "digest"))
     api.registry.check_writable()
     api.registry.repository(name)
@@ -218,13 +221,15 @@ async def start(api, request, name):
     api.registry.check_writable()
     repository = api.registry.repository(name)
     mount = query_value(request, "mount")
-    if mount is not None:
+    source = query_value(request, "from")
+    # Without pull on the source, a mount becomes an ordinary upload.
+    if mount is not None and api.may_pull(request, source):
         try:
             digest = Digest.parse(mount)
         except errors.RegistryError:
             digest = None
         if digest is not None:
-            descriptor = await repository.mount(digest, query_value(request, "from"))
+            descriptor = await repository.mount(digest, source)
             if descriptor is not None:
                 return _created(api, request, name, digest)
     upload_id = await api.registry.uploads.start(name)

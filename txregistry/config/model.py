@@ -13,9 +13,11 @@ L{txregistry.config.unsupported}.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import attrs
 
+from txregistry.config.duration import parse_duration
 from txregistry.config.errors import ConfigError
 from txregistry.config.nodes import (
     URL,
@@ -24,6 +26,7 @@ from txregistry.config.nodes import (
     Duration,
     Flag,
     Integer,
+    Leaf,
     ListOf,
     MapOf,
     Node,
@@ -32,6 +35,7 @@ from txregistry.config.nodes import (
     Text,
     Warnings,
     join,
+    plain,
     setting,
 )
 
@@ -237,20 +241,78 @@ SIGNING_ALGORITHMS = (
 )
 
 
+class _Seconds(Leaf):
+    """
+    A positive time in seconds: a number, or a Go duration string (C{5m}).
+    Unlike Distribution's durations, a bare number counts seconds.
+    """
+
+    def check(self, value: object, key: str) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            seconds = parse_duration(value, key)
+        if seconds <= 0:
+            raise ConfigError(key, f"must be positive, got {value!r}")
+        return seconds
+
+
+@attrs.frozen(kw_only=True)
+class TokenServerOptions:
+    """
+    C{auth.token.server} (a txregistry extension): the built-in token server.
+
+    @ivar key: the PEM private key signing tokens; its certificate is in
+        C{auth.token.rootcertbundle}.
+    @ivar htpasswd: the users (bcrypt htpasswd file).
+    @ivar acl: the access control list (YAML; see docs/auth.md).
+    @ivar expiration: the lifetime of a token, in seconds.
+    """
+
+    key: str = setting(TEXT)
+    htpasswd: str = setting(TEXT)
+    acl: str = setting(TEXT)
+    expiration: float = setting(_Seconds(), default=300.0)
+
+
+def _server_path(realm: str, autoredirect: bool, autoredirectpath: str) -> str:
+    """
+    The path the built-in token server answers at: that of C{realm}, or
+    C{autoredirectpath} when the realm follows the request's host.
+    """
+    return autoredirectpath if autoredirect else (urlsplit(realm).path or "/")
+
+
 def _finish_token(values: dict, mapping: dict, key: str, warnings: Warnings) -> None:
     """
-    Token auth needs somewhere to find the issuer's keys.
+    Token auth needs somewhere to find the issuer's keys; the built-in
+    token server needs its certificate there and a path outside the API.
     """
     if not (values["rootcertbundle"] or values["jwks"]):
         raise ConfigError(join(key, "rootcertbundle"), "token auth needs rootcertbundle or jwks")
+    if values["server"] is None:
+        return
+    if not values["rootcertbundle"]:
+        raise ConfigError(
+            join(key, "rootcertbundle"),
+            "is required with server: it holds the certificate of server.key",
+        )
+    path = _server_path(values["realm"], values["autoredirect"], values["autoredirectpath"])
+    segments = path.strip("/").split("/")
+    if not path.startswith("/") or segments[0] in ("", "v2"):
+        raise ConfigError(
+            join(key, "autoredirectpath" if values["autoredirect"] else "realm"),
+            f"the token server needs a path of its own outside /v2/, got {path!r}",
+        )
 
 
 @attrs.frozen(kw_only=True)
 class TokenAuthOptions:
     """
-    C{auth.token}: bearer tokens from an external token server.
+    C{auth.token}: bearer tokens from a token server, external or built in.
 
     @ivar signingalgorithms: empty for all.
+    @ivar server: the built-in token server, or C{None}.
     """
 
     realm: str = setting(URL())
@@ -261,6 +323,14 @@ class TokenAuthOptions:
     autoredirect: bool = setting(FLAG, default=False)
     autoredirectpath: str = setting(TEXT, default="/auth/token")
     signingalgorithms: list[str] = setting(ListOf(Choice(SIGNING_ALGORITHMS)), factory=list)
+    server: TokenServerOptions | None = setting(Section(TokenServerOptions), default=None)
+
+    @property
+    def server_path(self) -> str:
+        """
+        The path the built-in token server answers at.
+        """
+        return _server_path(self.realm, self.autoredirect, self.autoredirectpath)
 
 
 @attrs.frozen(kw_only=True)
@@ -278,7 +348,7 @@ AUTH_PROVIDERS: dict[str, Section] = {
     "token": Section(TokenAuthOptions, finish=_finish_token),
     "htpasswd": Section(HtpasswdAuthOptions),
 }
-"""The auth providers and the node checking each one's options."""
+"""The built-in auth providers and the node checking each one's options."""
 
 
 @attrs.frozen(kw_only=True)
@@ -286,12 +356,14 @@ class AuthConfig:
     """
     C{auth}: the one access controller.
 
-    @ivar provider: its name, a key of L{AUTH_PROVIDERS}.
-    @ivar options: its checked options.
+    @ivar provider: its name: one of L{AUTH_PROVIDERS}, or the name of an
+        access controller another package installs.
+    @ivar options: its checked options; for a provider not in
+        L{AUTH_PROVIDERS}, the mapping as written, for its plugin to check.
     """
 
     provider: str
-    options: SillyAuthOptions | TokenAuthOptions | HtpasswdAuthOptions
+    options: SillyAuthOptions | TokenAuthOptions | HtpasswdAuthOptions | dict
 
 
 class _AuthNode(MapOf):
@@ -316,12 +388,10 @@ class _AuthNode(MapOf):
         [(provider, options)] = providers.items()
         if provider.lower() == "none":
             return None
-        if provider not in AUTH_PROVIDERS:
-            known = ", ".join([*AUTH_PROVIDERS, "none"])
-            raise ConfigError(
-                join(key, provider), f"unknown auth provider; expected one of {known}"
-            )
-        node = AUTH_PROVIDERS[provider]
+        node = AUTH_PROVIDERS.get(provider)
+        if node is None:
+            # Another package's access controller checks its own options.
+            return AuthConfig(provider=provider, options=plain(options or {}))
         return AuthConfig(
             provider=provider, options=node.validate(options, join(key, provider), warnings)
         )
@@ -342,12 +412,27 @@ class LetsEncryptConfig:
     directoryurl: str | None = setting(URL(), default=None)
 
 
+TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
+"""The values of C{http.tls.minimumtls} Distribution 2.8 reads."""
+
+
 def _finish_tls(values: dict, mapping: dict, key: str, warnings: Warnings) -> None:
     """
     A certificate needs its key and a key its certificate; ACME needs an
-    email address.
+    email address.  C{minimumversion} is another name for C{minimumtls};
+    TLS 1.0 and 1.1 are refused (as in Distribution 3).
     """
-    for present, missing in (("certificate", "key"), ("key", "certificate")):
+    alias = values.pop("minimumversion", None)
+    if alias is not None and "minimumtls" not in mapping:
+        values["minimumtls"] = alias
+    if values["minimumtls"] in ("tls1.0", "tls1.1"):
+        name = "minimumtls" if "minimumtls" in mapping else "minimumversion"
+        raise ConfigError(
+            join(key, name),
+            f"{values['minimumtls']} is insecure and refused: use tls1.2 or tls1.3",
+        )
+    for present, missing in (("certificate", "key"), ("key", "certificate"),
+                             ("clientcas", "certificate")):
         if values[present] and not values[missing]:
             raise ConfigError(join(key, missing), f"is required with {join(key, present)}")
     if values["letsencrypt"].cachefile and not values["letsencrypt"].email:
@@ -372,7 +457,7 @@ class TLSConfig:
         )),
         default="require-and-verify-client-cert",
     )
-    minimumtls: str = setting(Choice(("tls1.0", "tls1.1", "tls1.2", "tls1.3")), default="tls1.2")
+    minimumtls: str = setting(Choice(TLS_VERSIONS), default="tls1.2")
     ciphersuites: list[str] = setting(TEXTS, factory=list)
     letsencrypt: LetsEncryptConfig = setting(Section(LetsEncryptConfig))
 
@@ -455,7 +540,9 @@ class HTTPConfig:
     relativeurls: bool = setting(FLAG, default=False)
     draintimeout: float = setting(DURATION, default=0.0)
     headers: dict[str, list[str]] = setting(HEADERS, factory=dict)
-    tls: TLSConfig = setting(Section(TLSConfig, finish=_finish_tls))
+    tls: TLSConfig = setting(
+        Section(TLSConfig, finish=_finish_tls, extras={"minimumversion": Choice(TLS_VERSIONS)})
+    )
     debug: DebugConfig = setting(Section(DebugConfig))
     http2_disabled: bool = setting(FLAG, key="http2.disabled", default=False)
     h2c_enabled: bool = setting(FLAG, key="h2c.enabled", go="H2C.Enabled", default=False)

@@ -28,10 +28,12 @@ class Unsupported:
 
     @ivar feature: what it is, as the subject of "is not supported yet".
     @ivar keys: the dotted keys at which a configuration uses it.
+    @ivar advice: what to do instead, if anything.
     """
 
     feature: str
     keys: Callable[[Config], Iterable[str]]
+    advice: str = ""
 
 
 def _when(condition: bool, key: str) -> list[str]:
@@ -51,23 +53,15 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
         "the redis blob descriptor cache",
         lambda c: _when(c.storage.cache_blobdescriptor == "redis", "storage.cache.blobdescriptor"),
     ),
-    Unsupported("authentication", lambda c: [f"auth.{c.auth.provider}"] if c.auth else []),
     Unsupported(
         "listening on networks other than tcp and unix",
         lambda c: _when(c.http.net not in ("tcp", "unix"), "http.net"),
     ),
     Unsupported(
-        "TLS",
-        lambda c: [
-            f"http.tls.{name}"
-            for name, used in (
-                ("certificate", c.http.tls.certificate),
-                ("key", c.http.tls.key),
-                ("clientcas", c.http.tls.clientcas),
-                ("letsencrypt", c.http.tls.letsencrypt != LetsEncryptConfig()),
-            )
-            if used
-        ],
+        "Let's Encrypt (ACME) certificates",
+        lambda c: _when(c.http.tls.letsencrypt != LetsEncryptConfig(), "http.tls.letsencrypt"),
+        advice="give http.tls.certificate and http.tls.key, renewed by an ACME client "
+        "such as certbot, instead",
     ),
     Unsupported("cleartext HTTP/2 (h2c)", lambda c: _when(c.http.h2c_enabled, "http.h2c.enabled")),
     Unsupported("the debug listener", lambda c: _when(bool(c.http.debug.addr), "http.debug.addr")),
@@ -129,4 +123,5 @@ def check_supported(config: Config) -> None:
     """
     for entry in UNSUPPORTED:
         for key in entry.keys(config):
-            raise ConfigError(key, f"{entry.feature} is not supported yet by txregistry")
+            advice = f"; {entry.advice}" if entry.advice else ""
+            raise ConfigError(key, f"{entry.feature} is not supported yet by txregistry{advice}")

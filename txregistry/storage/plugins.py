@@ -5,10 +5,7 @@ L{txregistry.plugins} package, built in or installed by another
 distribution.
 """
 
-from twisted.plugin import getPlugins
-
-from txregistry import plugins
-from txregistry.config import ConfigError
+from txregistry.extensions import named_factories, named_factory
 from txregistry.storage.interfaces import IStorageDriverFactory
 
 
@@ -19,10 +16,7 @@ def driver_factories() -> dict[str, IStorageDriverFactory]:
 
     @return: a new L{dict} each call.
     """
-    factories: dict[str, IStorageDriverFactory] = {}
-    for factory in getPlugins(IStorageDriverFactory, plugins):
-        factories.setdefault(factory.name, factory)
-    return factories
+    return named_factories(IStorageDriverFactory)
 
 
 def get_driver_factory(name: str) -> IStorageDriverFactory:
@@ -31,11 +25,4 @@ def get_driver_factory(name: str) -> IStorageDriverFactory:
 
     @raise ConfigError: (for the key C{storage}) if there is none.
     """
-    factories = driver_factories()
-    try:
-        return factories[name]
-    except KeyError:
-        available = ", ".join(sorted(factories))
-        raise ConfigError(
-            "storage", f"unknown storage driver {name}; available: {available}"
-        ) from None
+    return named_factory(IStorageDriverFactory, name, "storage", "storage driver")

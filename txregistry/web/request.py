@@ -25,9 +25,12 @@ class RegistryRequest(server.Request):
     @ivar request_id: a unique id for this request (for logs and events).
     @ivar actor: the account access control authenticated the request as,
         or C{None} (anonymous, or no access control).
+    @ivar access: the access decision taken on the request (see
+        L{txregistry.api.app.RegistryAPI}), or C{None}.
     """
 
     actor = None
+    access = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -139,8 +139,9 @@ class RegistrySite(server.Site):
 
     def log(self, request):
         """
-        One access-log line per request, in the combined log format, with
-        the same facts as structured fields.
+        One access-log line per request, in the combined log format (the
+        user is the account access control authenticated), with the same
+        facts as structured fields.
         """
         if not self._access_log:
             return
@@ -148,9 +149,10 @@ class RegistrySite(server.Site):
         host = getattr(client, "host", "-")
         length = request.sentLength
         _access.info(
-            '{remote} - - [{when}] "{method} {uri} {protocol}" {status} {length} '
+            '{remote} - {user} [{when}] "{method} {uri} {protocol}" {status} {length} '
             '"{referer}" "{useragent}"',
             remote=host,
+            user=getattr(request, "actor", None) or "-",
             when=time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
             method=_text(request.method),
             uri=_text(request.uri),
