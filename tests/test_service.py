@@ -141,16 +141,18 @@ class ServiceTests(TestCase):
         """
         service = self.start(_config(http={"addr": "127.0.0.1:0", "draintimeout": "5s"}))
         release = Deferred()
+        arrived = Deferred()
         original = service.driver.put_content
 
         def held_put(path, content):
             if path.endswith("startedat"):
+                arrived.callback(None)
                 return release.addCallback(lambda _: original(path, content))
             return original(path, content)
 
         service.driver.put_content = held_put
         request = self.client.post(self.base + "/v2/held/blobs/uploads/")
-        await deferLater(reactor, 0.05, lambda: None)
+        await arrived
         stopped = service.stopService()
         self.assertFalse(stopped.called, "stopped before the request finished")
         release.callback(None)
