@@ -417,15 +417,6 @@ class UnsupportedTests(SynchronousTestCase):
         self.assertUnsupported(document(auth={"silly": {"realm": "r", "service": "s"}}),
                                "auth.silly")
 
-    def test_endpoint(self):
-        """
-        An enabled notification endpoint; disabled ones are fine.
-        """
-        self.assertUnsupported(
-            document(notifications={"endpoints": [{"disabled": True}, ENDPOINT]}),
-            "notifications.endpoints[1]",
-        )
-
     def test_tlsCertificate(self):
         """
         TLS with a certificate.
