@@ -15,6 +15,8 @@ from txregistry.api.urls import URLBuilder
 from txregistry.config import Config, ConfigError
 from txregistry.gc.purge import UploadPurger
 from txregistry.health import StorageHealth
+from txregistry.notifications.emitter import EventEmitter
+from txregistry.notifications.service import NotificationService, source_record
 from txregistry.registry import errors
 from txregistry.registry.manifeststore import ValidationPolicy
 from txregistry.registry.registry import Registry, RegistryPolicy
@@ -125,6 +127,8 @@ class RegistryService(MultiService):
     @ivar api: the L{RegistryAPI}.
     @ivar site: the L{RegistrySite} serving it.
     @ivar listener: the L{Listener}.
+    @ivar notifications: the L{NotificationService}, or C{None} when no
+        notification endpoint is enabled.
     """
 
     def __init__(self, config: Config, reactor):
@@ -140,11 +144,19 @@ class RegistryService(MultiService):
         )
         registry = Registry(self.driver, reactor, policy)
         http = config.http
+        urls = URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls)
+        self.notifications = NotificationService.from_config(config, reactor)
+        events = EventEmitter()
+        if self.notifications is not None:
+            self.notifications.setServiceParent(self)
+            events = EventEmitter(self.notifications.notifier, source_record(http.addr), urls,
+                                  config.notifications.events_includereferences)
         self.api = RegistryAPI(
             registry,
-            URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls),
+            urls,
             catalog_max_entries=config.catalog.maxentries,
             tags_max=config.tags.maxtags,
+            events=events,
         )
         self._health = None
         if config.health.storagedriver.enabled:

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from txregistry.api import base, blobs, catalog, errors, manifests, referrers, tags, uploads
 from txregistry.api.urls import URLBuilder
+from txregistry.notifications.emitter import NO_EVENTS
 from txregistry.registry.manifests import MAX_MANIFEST_SIZE
 from txregistry.registry.registry import Registry
 
@@ -100,6 +101,7 @@ class RegistryAPI:
     @ivar urls: the L{URLBuilder} for C{Location} headers.
     @ivar catalog_max_entries: C{catalog.maxentries}.
     @ivar tags_max: C{tags.maxtags}.
+    @ivar events: the L{EventEmitter} handlers report what they did to.
     """
 
     def __init__(
@@ -108,11 +110,13 @@ class RegistryAPI:
         urls: URLBuilder = URLBuilder(),
         catalog_max_entries: int = 1000,
         tags_max: int = 1000,
+        events=NO_EVENTS,
     ):
         self.registry = registry
         self.urls = urls
         self.catalog_max_entries = catalog_max_entries
         self.tags_max = tags_max
+        self.events = events
         self.app = Klein()
         # Werkzeug would answer "//" in a path with a redirect (an exception
         # no handler expects); such a path is an invalid name instead.
