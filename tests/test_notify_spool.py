@@ -143,6 +143,19 @@ class AppendReadTests(SpoolTestCase):
             self.successResultOf(appended)
         self.assertEqual(len(syncs), 2)
 
+    def test_unsyncedAppend(self):
+        """
+        An append not asked to be synced is not flushed to the device, even
+        with C{fsync} on.
+        """
+        syncs = []
+        self.patch(spool_module.os, "fdatasync", syncs.append)
+        spool = self.recovered(sync=True)
+        self.successResultOf(spool.append(numbered(0), sync=False))
+        self.assertEqual(syncs, [])
+        self.successResultOf(spool.append(numbered(1)))
+        self.assertEqual(len(syncs), 1)
+
     def test_noSyncByChoice(self):
         """
         With C{fsync} off, appends are not flushed to the device.
@@ -369,13 +382,13 @@ class FailingDisk(Disk):
 
     failing = False
 
-    def append(self, directory, path, data):
+    def append(self, directory, path, data, sync):
         """
         Fail with C{ENOSPC} while C{failing}, else append.
         """
         if self.failing:
             raise OSError(28, "No space left on device")
-        return super().append(directory, path, data)
+        return super().append(directory, path, data, sync)
 
 
 class AppendFailureTests(SpoolTestCase):

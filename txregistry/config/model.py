@@ -560,10 +560,11 @@ class NotificationsConfig:
 
     @ivar spool: (txregistry) the directory of the endpoints' queues;
         C{None} for the default.
-    @ivar fsync: (txregistry) whether queued events are flushed to the
-        device before the request that caused them is answered, so that
-        they survive a power loss too (a killed process loses nothing
-        either way).
+    @ivar fsync: (txregistry) whether the events of requests that change
+        the registry (push, mount, delete) are flushed to the device before
+        the request is answered, as the change itself is, so that they
+        survive a power loss too.  Pull events never wait for the device; a
+        killed registry process loses no event either way.
     """
 
     events_includereferences: bool = setting(

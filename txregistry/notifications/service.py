@@ -28,8 +28,8 @@ from twisted.python.threadpool import ThreadPool
 
 from txregistry.config import ConfigError
 from txregistry.notifications.endpoint import Backoff, Endpoint, Ignore
-from txregistry.notifications.events import SourceRecord
-from txregistry.notifications.plugins import sink_factories
+from txregistry.notifications.events import PULL, SourceRecord
+from txregistry.notifications.plugins import check_endpoints, sink_factories
 from txregistry.notifications.spool import Disk, EndpointSpool, EndpointStats, Limits, SpoolThread
 
 _log = Logger()
@@ -96,7 +96,10 @@ class Notifier:
         for endpoint in self._endpoints:
             for event in events:
                 if not endpoint.ignore.ignores(event):
-                    appends.append(endpoint.spool.append(event.encode(endpoint.envelope)))
+                    # A pull changed nothing: its event need not reach the
+                    # device before the answer (see notifications.fsync).
+                    data = event.encode(endpoint.envelope)
+                    appends.append(endpoint.spool.append(data, sync=event.action != PULL))
         if not appends:
             return succeed(None)
         return DeferredList(appends, consumeErrors=True).addCallback(self._check)
@@ -105,6 +108,53 @@ class Notifier:
         for ok, value in results:
             if not ok:
                 _log.failure("notifications: an event could not be spooled and is lost", value)
+
+
+def _in_use(root: str, holder: str) -> ConfigError:
+    return ConfigError(
+        "notifications.spool",
+        f"{root} is used by another txregistry process (pid {holder or 'unknown'}); "
+        "give each process a spool of its own",
+    )
+
+
+def _holder(fd: int) -> str:
+    """
+    The process id a lock file holds.
+    """
+    return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+
+
+def check_spool(root: str) -> None:
+    """
+    Refuse a spool directory another process has locked, before anything
+    listens (the lock itself is taken when the service starts).
+
+    @raise ConfigError: for C{notifications.spool}.
+    """
+    try:
+        fd = os.open(os.path.join(root, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock yet; problems making one are reported at start
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _in_use(root, _holder(fd)) from None
+    finally:
+        os.close(fd)
+
+
+def check_notifications(config, environ: Mapping[str, str]) -> None:
+    """
+    The checks of the C{notifications} section that need more than the
+    configuration: a sink for every endpoint's URL, a spool directory not
+    used by another process.
+
+    @raise ConfigError: naming the key at fault.
+    """
+    check_endpoints(config.notifications)
+    if any(not endpoint.disabled for endpoint in config.notifications.endpoints):
+        check_spool(config.notifications.spool or default_spool_directory(environ))
 
 
 @attrs.frozen
@@ -132,15 +182,11 @@ class _Lock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            holder = _holder(fd)
             os.close(fd)
-            raise ConfigError(
-                "notifications.spool",
-                f"{root} is used by another txregistry process (pid {holder}); "
-                "give each process a spool of its own",
-            ) from None
+            raise _in_use(root, holder) from None
         os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % (os.getpid(),))
+        os.pwrite(fd, b"%d\n" % (os.getpid(),), 0)
         return cls(fd)
 
     def release(self) -> None:

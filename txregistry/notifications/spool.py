@@ -19,9 +19,10 @@ again, a torn last line (a write cut short) is cut off.
 Every file operation runs in one thread (L{SpoolThread}), one batch at a
 time, in the order asked for; operations asked for while a batch runs form
 the next batch, so appends made at the same time share one trip to the
-thread and, with C{fsync}, one C{fdatasync} per file (group commit).  An
-append is on disk when its L{Deferred} fires: in the page cache, which a
-killed process cannot lose, and with C{fsync} on the device too.
+thread and one C{fdatasync} per file (group commit).  An append is on disk
+when its L{Deferred} fires: in the page cache, which a killed process
+cannot lose; and on the device too if it was asked to be synced and
+C{fsync} is on.
 """
 
 import errno
@@ -123,8 +124,8 @@ class Disk:
     """
     The spool's file operations.  Only L{SpoolThread}'s thread calls them.
 
-    @ivar sync: whether appends are made durable with C{fdatasync} at the
-        end of each batch.
+    @ivar sync: whether appends asked to be synced are made durable with
+        C{fdatasync} at the end of their batch.
     """
 
     def __init__(self, sync: bool):
@@ -166,11 +167,13 @@ class Disk:
         finally:
             os.close(fd)
 
-    def append(self, directory: str, path: str, data: bytes) -> None:
+    def append(self, directory: str, path: str, data: bytes, sync: bool) -> None:
         """
         Append C{data} to the segment file C{path} in C{directory}.  After
         a failed append, every later append to the same file fails too, so
         that the file never holds a torn line before good ones.
+
+        @param sync: whether the end of the batch must make it durable.
         """
         if path in self._broken:
             raise OSError(errno.EIO, "an earlier append to this segment failed", path)
@@ -180,11 +183,12 @@ class Disk:
         except OSError:
             self._broken.add(path)
             raise
-        self._dirty.add(fd)
+        if sync:
+            self._dirty.add(fd)
 
     def end_batch(self) -> None:
         """
-        Make the batch's appends durable, if L{sync}.
+        Make the batch's appends that asked for it durable, if L{sync}.
         """
         dirty, self._dirty = self._dirty, set()
         if self.sync:
@@ -209,8 +213,11 @@ class Disk:
         segment files C{removed}, which hold only such events.
         """
         temporary = os.path.join(directory, CURSOR + ".tmp")
-        with open(temporary, "w") as f:
-            f.write(json.dumps({"seq": cursor}))
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            _write_all(fd, json.dumps({"seq": cursor}).encode("ascii"))
+        finally:
+            os.close(fd)
         os.replace(temporary, os.path.join(directory, CURSOR))
         for path in removed:
             current = self._open.get(directory)
@@ -572,7 +579,7 @@ class EndpointSpool:
             # Without its queue read back the endpoint takes no events.
             early, self._early = self._early, None
             self._broken = True
-            for _, _, done in early:
+            for *_, done in early:
                 self.stats.lost += 1
                 done.errback(SpoolUnavailable(self.directory))
             raise
@@ -592,18 +599,20 @@ class EndpointSpool:
         self._reader = attrs.evolve(self._cursor)
         self._update_pending()
         early, self._early = self._early, None
-        for event, spooled, done in early:
-            self.append(event, spooled).chainDeferred(done)
+        for event, sync, spooled, done in early:
+            self.append(event, sync, spooled).chainDeferred(done)
         self.enforce_limits()
         return found
 
     # Appending
 
-    def append(self, event: bytes, spooled: float | None = None) -> Deferred:
+    def append(self, event: bytes, sync: bool = True, spooled: float | None = None) -> Deferred:
         """
         Add an event to the end of the queue.
 
         @param event: its JSON.
+        @param sync: whether it must reach the device (with C{fsync} on)
+            before the L{Deferred} fires.
         @param spooled: when (default: now).
         @return: a L{Deferred} that fires when it is on disk, or fails if it
             could not be written.
@@ -615,7 +624,7 @@ class EndpointSpool:
             return fail(SpoolUnavailable(self.directory))
         if self._early is not None:
             done = Deferred()
-            self._early.append((event, spooled, done))
+            self._early.append((event, sync, spooled, done))
             return done
         segment = self._tail(spooled)
         seq = self._next_seq
@@ -631,7 +640,7 @@ class EndpointSpool:
         self.stats.spooled += 1
         self._update_pending()
         written = self._thread.submit(
-            self._disk.append, self.directory, segment.path, data, durable=True
+            self._disk.append, self.directory, segment.path, data, sync, durable=True
         )
         written.addCallbacks(
             self._appended, self._append_failed,
