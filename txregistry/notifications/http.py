@@ -20,6 +20,7 @@ from twisted.web.client import (
     HTTPConnectionPool,
     ResponseFailed,
     ResponseNeverReceived,
+    _HTTP11ClientFactory,
 )
 from zope.interface import implementer
 
@@ -53,6 +54,20 @@ def retry_after(value: bytes | None, now: float) -> float | None:
         return None
 
 
+class _QuietFactory(_HTTP11ClientFactory):
+    noisy = False
+
+
+class _QuietPool(HTTPConnectionPool):
+    """
+    A connection pool that does not log every connection it opens and
+    closes: against a receiver that is down, that is a line per attempt.
+    (The factory class is a private hook of L{HTTPConnectionPool}.)
+    """
+
+    _factory = _QuietFactory
+
+
 @implementer(IEventSink)
 class HTTPSink:
     """
@@ -79,7 +94,7 @@ class HTTPSink:
         self._headers.setdefault("User-Agent", [USER_AGENT])
         self._pool = None
         if client is None:
-            self._pool = HTTPConnectionPool(reactor, persistent=True)
+            self._pool = _QuietPool(reactor, persistent=True)
             self._pool.maxPersistentPerHost = 1
             agent = Agent(reactor, tls_policy or BrowserLikePolicyForHTTPS(), pool=self._pool)
             client = HTTPClient(agent)
