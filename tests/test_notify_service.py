@@ -8,11 +8,15 @@ endpoints, the state in the log.
 import json
 import os
 import socket
+import sys
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+import txregistry.plugins
 
 from tests.configdocs import document, parse
 from tests.integration.processes import temporary_directory
@@ -25,14 +29,16 @@ from txregistry.notifications.events import (
     SourceRecord,
     Target,
 )
-from txregistry.notifications.interfaces import DeliveryRefused
+from txregistry.notifications.interfaces import DeliveryRefused, IEventSinkFactory
 from txregistry.notifications.plugins import check_endpoints, sink_factories
 from txregistry.notifications.service import (
     NotificationService,
+    check_notifications,
     default_spool_directory,
     endpoint_directory,
     source_record,
 )
+from txregistry.notifications import spool as spool_module
 from txregistry.notifications.spool import DEAD_LETTERS
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -162,6 +168,25 @@ class IgnoreTests(ServiceTestCase):
         self.assertEqual(service.endpoints[0].stats.spooled, 0)
 
 
+class SyncTests(ServiceTestCase):
+    """
+    With C{fsync}, events of changes reach the device before the answer;
+    pull events do not wait for it.
+    """
+
+    def test_pullNotSynced(self):
+        """
+        A push is flushed to the device, a pull is not.
+        """
+        syncs = []
+        self.patch(spool_module.os, "fdatasync", syncs.append)
+        service = self.service([endpoint("a")], fsync=True)
+        self.successResultOf(service.notifier.write([event("pull")]))
+        self.assertEqual(syncs, [])
+        self.successResultOf(service.notifier.write([event("push")]))
+        self.assertEqual(len(syncs), 1)
+
+
 class EnvelopeTests(ServiceTestCase):
     """
     Each endpoint gets its envelope's shape.
@@ -221,7 +246,7 @@ class SpoolFailureTests(ServiceTestCase):
         """
         service = self.service([endpoint("a")])
         spool = service.endpoints[0].spool
-        self.patch(spool, "append", lambda data: fail(OSError(28, "No space left")))
+        self.patch(spool, "append", lambda data, sync: fail(OSError(28, "No space left")))
         self.successResultOf(service.notifier.write([event()]))
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 
@@ -244,6 +269,19 @@ class LifecycleTests(ServiceTestCase):
         self.successResultOf(first.stopService())
         second.startService()
         self.addCleanup(self.stop, second)
+
+    def test_checkedBeforeListening(self):
+        """
+        L{check_notifications}, which runs before the registry listens,
+        refuses a spool locked by a running service.
+        """
+        service = self.service([endpoint("a")])
+        config = parse(document(notifications={"spool": self.root,
+                                               "endpoints": [endpoint("a")]}))
+        error = self.assertRaises(ConfigError, check_notifications, config, {})
+        self.assertEqual(error.key, "notifications.spool")
+        self.successResultOf(service.stopService())
+        check_notifications(config, {})
 
     def test_unusableDirectory(self):
         """
@@ -317,6 +355,70 @@ class LifecycleTests(ServiceTestCase):
             DeliveryRefused("HTTP 400"))))
         service.notifier.write([event()])
         self.assertTrue(os.path.exists(os.path.join(self.root, "a", DEAD_LETTERS)))
+
+
+LIST_SINK = """
+from twisted.internet.defer import succeed
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from txregistry.notifications.interfaces import IEventSink, IEventSinkFactory
+
+RECEIVED = []
+
+
+@implementer(IEventSink)
+class ListSink:
+    def send(self, events):
+        RECEIVED.extend(events)
+        return succeed(None)
+
+    def close(self):
+        return succeed(None)
+
+
+@implementer(IPlugin, IEventSinkFactory)
+class ListSinkFactory:
+    schemes = ("list",)
+
+    def create(self, endpoint, reactor):
+        return ListSink()
+
+
+factory = ListSinkFactory()
+"""
+
+
+class ThirdPartySinkTests(ServiceTestCase):
+    """
+    Another distribution can add a sink for its own URL scheme.
+    """
+
+    def test_plugin(self):
+        """
+        A sink in another C{txregistry/plugins} directory is found by its
+        scheme, accepted in endpoint URLs, and gets the events.
+        """
+        directory = temporary_directory(self)
+        with open(os.path.join(directory, "txregistry_test_list_sink.py"), "w") as f:
+            f.write(LIST_SINK)
+        self.patch(txregistry.plugins, "__path__", [*txregistry.plugins.__path__, directory])
+        self.addCleanup(sys.modules.pop, "txregistry.plugins.txregistry_test_list_sink", None)
+        factories = sink_factories()
+        self.assertEqual(sorted(factories), ["http", "https", "list"])
+        self.assertTrue(verifyObject(IEventSinkFactory, factories["list"]))
+        config = parse(document(notifications={
+            "spool": self.root, "fsync": False,
+            "endpoints": [{"name": "mine", "url": "list://anywhere/x"}],
+        }))
+        check_endpoints(config.notifications, factories)
+        service = NotificationService(config.notifications.endpoints, self.root, False,
+                                      self.clock, factories, defer_to_thread=inline)
+        service.startService()
+        self.addCleanup(self.stop, service)
+        self.successResultOf(service.notifier.write([event()]))
+        module = sys.modules["txregistry.plugins.txregistry_test_list_sink"]
+        self.assertEqual([json.loads(e)["id"] for e in module.RECEIVED], ["id-0"])
 
 
 class ConfigurationTests(SynchronousTestCase):

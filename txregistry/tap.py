@@ -10,7 +10,7 @@ from twisted.python.components import Componentized
 
 from txregistry.config import ConfigError, load_config
 from txregistry.logs import make_observer, twistd_log_file
-from txregistry.notifications.plugins import check_endpoints
+from txregistry.notifications.service import check_notifications
 from txregistry.service import RegistryService
 from txregistry.storage.plugins import get_driver_factory
 
@@ -41,7 +41,7 @@ class Options(usage.Options):
             self["configuration"] = load_config(path, os.environ)
             storage = self["configuration"].storage
             get_driver_factory(storage.driver).validate(storage.parameters)
-            check_endpoints(self["configuration"].notifications)
+            check_notifications(self["configuration"], os.environ)
         except ConfigError as e:
             raise usage.UsageError(f"invalid configuration: {e}")
 
