@@ -1,0 +1,88 @@
+"""
+C{benchmarks/notify_slow_receiver.py} still runs: a small run of every
+setup, as a subprocess against real servers and receivers.  Nothing here
+looks at timings.
+"""
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from twisted.trial.unittest import SynchronousTestCase
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPOSITORY, "benchmarks", "notify_slow_receiver.py")
+SETUPS = ["none", "fast", "slow", "slow-nofsync"]
+
+
+@functools.cache
+def run_small():
+    """
+    Run the script once at a small size with every setup, for all the
+    tests that look at it.
+
+    @return: the L{subprocess.CompletedProcess} and the JSON results (or
+        C{None} if there are none).
+    """
+    directory = tempfile.mkdtemp(prefix="txregistry-notify-smoke-")
+    try:
+        json_path = os.path.join(directory, "results.json")
+        result = subprocess.run(
+            [sys.executable, SCRIPT, "--images", "3", "--layers", "1", "--size", "32KiB",
+             "--clients", "2", "--rounds", "1", "--delay", "0.2",
+             "--setups", ",".join(SETUPS), "--json", json_path],
+            check=False, capture_output=True, text=True, timeout=300,
+        )
+        results = None
+        if os.path.exists(json_path):
+            with open(json_path) as f:
+                results = json.load(f)
+        return result, results
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class SlowReceiverSmokeTests(SynchronousTestCase):
+    """
+    The script pushes and pulls through every setup and reports.
+    """
+
+    def setUp(self):
+        self.result, self.results = run_small()
+
+    def test_exit(self):
+        """
+        Without C{--check}, a run that worked exits 0.
+        """
+        self.assertEqual(self.result.returncode, 0, self.result.stdout + self.result.stderr)
+
+    def test_tables(self):
+        """
+        One row per setup, a summary, and the verdict.
+        """
+        lines = self.result.stdout.splitlines()
+        for setup in SETUPS:
+            self.assertEqual(len([line for line in lines if line.startswith(f"| {setup} | 1 |")]),
+                             1, self.result.stdout)
+        self.assertIn("| setup | median push MiB/s | vs none | median pull req/s | vs none |",
+                      lines)
+        self.assertTrue(any(line.startswith("slow receiver within 5% of no endpoint: ")
+                            for line in lines), self.result.stdout)
+
+    def test_events(self):
+        """
+        Every push and pull of a setup with an endpoint was spooled: 3
+        images of 2 blobs and a manifest pushed (9), pulled (9).
+        """
+        self.assertIsNotNone(self.results, self.result.stderr)
+        rows = {row["setup"]: row for row in self.results["rows"]}
+        self.assertEqual(sorted(rows), sorted(SETUPS))
+        self.assertEqual(rows["none"]["events"], 0)
+        for setup in SETUPS[1:]:
+            self.assertEqual(rows[setup]["events"], 18)
+            self.assertLessEqual(rows[setup]["delivered"], 18)
+            self.assertGreater(rows[setup]["push_mib_per_s"], 0)
