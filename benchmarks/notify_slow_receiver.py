@@ -10,12 +10,13 @@ registries with different notification setups (C{--setups}):
 
  - C{none}: no endpoint, the baseline;
  - C{fast}: one endpoint whose receiver (a real HTTP server on loopback, in
-   this process) answers at once; one event per request; push events
-   flushed to the device before the answer (C{notifications.fsync}, the
-   default), pull events not;
+   this process) answers at once; one event per request; the default
+   configuration otherwise (C{notifications.fsync: false}: events are
+   written before the answer, flushed to the device every second);
  - C{slow}: the same, with a receiver that takes C{--delay} seconds (1 s)
    before answering each request;
- - C{slow-nofsync}: the same with C{notifications.fsync: false}.
+ - C{slow-fsync}: the same with C{notifications.fsync: true} (push events
+   flushed to the device before the answer).
 
 Each round runs every setup once, on a fresh txregistry (twistd,
 filesystem storage in a temporary directory, access log off), rounds
@@ -71,8 +72,8 @@ from tests.integration.receiver import WebhookReceiver  # noqa: E402
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 #: Per setup: whether the receiver is slow and C{notifications.fsync}, or
 #: C{None} for no endpoint.
-SETUPS = {"none": None, "fast": (False, True), "slow": (True, True),
-          "slow-nofsync": (True, False)}
+SETUPS = {"none": None, "fast": (False, False), "slow": (True, False),
+          "slow-fsync": (True, True)}
 
 
 def digest_of(data: bytes) -> str:

@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPOSITORY, "benchmarks", "notify_slow_receiver.py")
-SETUPS = ["none", "fast", "slow", "slow-nofsync"]
+SETUPS = ["none", "fast", "slow", "slow-fsync"]
 
 
 @functools.cache

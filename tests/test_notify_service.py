@@ -171,7 +171,8 @@ class IgnoreTests(ServiceTestCase):
 class SyncTests(ServiceTestCase):
     """
     With C{fsync}, events of changes reach the device before the answer;
-    pull events do not wait for it.
+    pull events do not wait for it.  Every event reaches it within a
+    second.
     """
 
     def test_pullNotSynced(self):
@@ -184,6 +185,20 @@ class SyncTests(ServiceTestCase):
         self.successResultOf(service.notifier.write([event("pull")]))
         self.assertEqual(syncs, [])
         self.successResultOf(service.notifier.write([event("push")]))
+        self.assertEqual(len(syncs), 1)
+
+    def test_flushedEverySecond(self):
+        """
+        Without C{fsync}, what was written is flushed on the next second.
+        """
+        syncs = []
+        self.patch(spool_module.os, "fdatasync", syncs.append)
+        service = self.service([endpoint("a")], SinkFactories(a=ScriptedSink(self.hung())))
+        self.successResultOf(service.notifier.write([event("push")]))
+        self.assertEqual(syncs, [])
+        self.clock.advance(1)
+        self.assertEqual(len(syncs), 1)
+        self.clock.advance(1)
         self.assertEqual(len(syncs), 1)
 
 

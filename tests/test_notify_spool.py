@@ -158,13 +158,20 @@ class AppendReadTests(SpoolTestCase):
 
     def test_noSyncByChoice(self):
         """
-        With C{fsync} off, appends are not flushed to the device.
+        With C{fsync} off, appends are not flushed to the device until the
+        next flush, which flushes each file written once.
         """
         syncs = []
         self.patch(spool_module.os, "fdatasync", syncs.append)
-        spool = self.recovered(sync=False)
+        disk = Disk(sync=False)
+        spool = self.recovered(disk=disk)
         self.successResultOf(spool.append(numbered(0)))
+        self.successResultOf(spool.append(numbered(1)))
         self.assertEqual(syncs, [])
+        disk.flush()
+        self.assertEqual(len(syncs), 1)
+        disk.flush()
+        self.assertEqual(len(syncs), 1)
 
     def test_appendsBeforeRecovery(self):
         """

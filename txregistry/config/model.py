@@ -562,9 +562,9 @@ class NotificationsConfig:
         C{None} for the default.
     @ivar fsync: (txregistry) whether the events of requests that change
         the registry (push, mount, delete) are flushed to the device before
-        the request is answered, as the change itself is, so that they
-        survive a power loss too.  Pull events never wait for the device; a
-        killed registry process loses no event either way.
+        the request is answered, as the change itself is.  Either way every
+        event is written before the answer (a killed registry process loses
+        none) and flushed to the device within about a second.
     """
 
     events_includereferences: bool = setting(
@@ -574,7 +574,7 @@ class NotificationsConfig:
         ListOf(Section(EndpointConfig, finish=_finish_endpoint)), factory=list
     )
     spool: str | None = setting(TEXT, default=None)
-    fsync: bool = setting(FLAG, default=True)
+    fsync: bool = setting(FLAG, default=False)
 
 
 # health

@@ -38,6 +38,8 @@ _log = Logger()
 REPORT_INTERVAL = 60.0
 #: Seconds between two checks of the queues' C{maxage}, at the most.
 AGE_CHECK_INTERVAL = 60.0
+#: Seconds between two flushes of the queue files to the device.
+FLUSH_INTERVAL = 1.0
 LOCK = "lock"
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
@@ -233,6 +235,8 @@ class NotificationService(Service):
         self._reports.clock = reactor
         self._ages = LoopingCall(self._check_ages)
         self._ages.clock = reactor
+        self._flushes = LoopingCall(self._flush)
+        self._flushes.clock = reactor
 
     @classmethod
     def from_config(cls, config, reactor, environ: Mapping[str, str] | None = None):
@@ -303,8 +307,14 @@ class NotificationService(Service):
                 )
             endpoint.start()
         self._reports.start(REPORT_INTERVAL, now=False)
+        self._flushes.start(FLUSH_INTERVAL, now=False)
         shortest = min(endpoint.spool.limits.max_age for endpoint in self.endpoints)
         self._ages.start(min(AGE_CHECK_INTERVAL, max(shortest / 16, 1.0)), now=False)
+
+    def _flush(self):
+        return self._thread.submit(self._disk.flush).addErrback(
+            lambda failure: _log.failure("notifications: cannot flush the queues", failure)
+        )
 
     def _check_ages(self) -> None:
         for endpoint in self.endpoints:
@@ -332,11 +342,12 @@ class NotificationService(Service):
     async def _stop(self) -> None:
         if self._started is not None:
             self._started.cancel()
-        for loop in (self._reports, self._ages):
+        for loop in (self._reports, self._ages, self._flushes):
             if loop.running:
                 loop.stop()
         await gatherResults([endpoint.stop() for endpoint in self.endpoints])
         await self._thread.idle()
+        await self._thread.submit(self._disk.flush)
         await self._thread.submit(self._disk.close)
         self.report()
         await gatherResults([endpoint.sink.close() for endpoint in self.endpoints])

@@ -19,10 +19,11 @@ again, a torn last line (a write cut short) is cut off.
 Every file operation runs in one thread (L{SpoolThread}), one batch at a
 time, in the order asked for; operations asked for while a batch runs form
 the next batch, so appends made at the same time share one trip to the
-thread and one C{fdatasync} per file (group commit).  An append is on disk
-when its L{Deferred} fires: in the page cache, which a killed process
-cannot lose; and on the device too if it was asked to be synced and
-C{fsync} is on.
+thread (group commit).  An append is on disk when its L{Deferred} fires: in
+the page cache, which a killed process cannot lose.  The files are flushed
+to the device every second (L{Disk.flush}); with C{fsync}, appends asked to
+be synced are flushed before their L{Deferred} fires, one C{fdatasync} per
+file and batch.
 """
 
 import errno
@@ -124,24 +125,32 @@ class Disk:
     """
     The spool's file operations.  Only L{SpoolThread}'s thread calls them.
 
-    @ivar sync: whether appends asked to be synced are made durable with
-        C{fdatasync} at the end of their batch.
+    Appends reach the page cache at once, and the device at the next
+    L{flush}; with L{sync}, those asked to (the events of changes) reach
+    the device before their batch ends.
+
+    @ivar sync: C{notifications.fsync}.
     """
 
     def __init__(self, sync: bool):
         self.sync = sync
         self._open: dict[str, tuple[str, int]] = {}
         self._broken: set[str] = set()
+        #: Descriptors to flush at the end of the batch.
         self._dirty: set[int] = set()
+        #: Descriptors written to since they were last flushed, and
+        #: directories with new files.
+        self._unflushed: set[int] = set()
+        self._new_entries: set[str] = set()
 
     def _close(self, directory: str) -> None:
         path, fd = self._open.pop(directory)
         try:
-            if fd in self._dirty:
-                self._dirty.discard(fd)
-                if self.sync:
-                    os.fdatasync(fd)
+            if fd in self._unflushed:
+                os.fdatasync(fd)
         finally:
+            self._dirty.discard(fd)
+            self._unflushed.discard(fd)
             os.close(fd)
 
     def _segment_fd(self, directory: str, path: str) -> int:
@@ -156,16 +165,23 @@ class Disk:
             self._close(directory)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self._open[directory] = (path, fd)
-        if self.sync:
-            self._sync_directory(directory)
+        self._new_entries.add(directory)
         return fd
 
-    def _sync_directory(self, directory: str) -> None:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def _flush(self, fds) -> None:
+        """
+        Make the new directory entries and the content of C{fds} durable.
+        """
+        entries, self._new_entries = self._new_entries, set()
+        for directory in entries:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for fd in fds:
+            os.fdatasync(fd)
+            self._unflushed.discard(fd)
 
     def append(self, directory: str, path: str, data: bytes, sync: bool) -> None:
         """
@@ -173,7 +189,8 @@ class Disk:
         a failed append, every later append to the same file fails too, so
         that the file never holds a torn line before good ones.
 
-        @param sync: whether the end of the batch must make it durable.
+        @param sync: whether, with L{sync}, the end of the batch must make
+            it durable.
         """
         if path in self._broken:
             raise OSError(errno.EIO, "an earlier append to this segment failed", path)
@@ -183,17 +200,23 @@ class Disk:
         except OSError:
             self._broken.add(path)
             raise
-        if sync:
+        self._unflushed.add(fd)
+        if sync and self.sync:
             self._dirty.add(fd)
 
     def end_batch(self) -> None:
         """
-        Make the batch's appends that asked for it durable, if L{sync}.
+        Make the batch's appends that must be durable so.
         """
         dirty, self._dirty = self._dirty, set()
-        if self.sync:
-            for fd in dirty:
-                os.fdatasync(fd)
+        if dirty:
+            self._flush(dirty)
+
+    def flush(self) -> None:
+        """
+        Make every append so far durable.
+        """
+        self._flush(list(self._unflushed))
 
     def read(self, path: str, offset: int, size: int, most: int) -> bytes:
         """
@@ -244,8 +267,7 @@ class Disk:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             _write_all(fd, data)
-            if self.sync:
-                os.fdatasync(fd)
+            os.fdatasync(fd)  # rare, and the only record of these events
         finally:
             os.close(fd)
 
