@@ -14,7 +14,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.integration.processes import temporary_directory
 from tests.notify_helpers import ManualThread, make_spool, number, numbered
 from txregistry.notifications import spool as spool_module
-from txregistry.notifications.spool import CURSOR, DEAD_LETTERS, Disk, Limits, SpoolUnavailable
+from txregistry.notifications.spool import (
+    CURSOR,
+    DEAD_LETTERS,
+    Disk,
+    Limits,
+    SpoolUnavailable,
+    flush_detached,
+)
 
 
 class SpoolTestCase(SynchronousTestCase):
@@ -172,6 +179,23 @@ class AppendReadTests(SpoolTestCase):
         self.assertEqual(len(syncs), 1)
         disk.flush()
         self.assertEqual(len(syncs), 1)
+
+    def test_flushDetached(self):
+        """
+        A flush handed over to another thread syncs each file written once,
+        also when the spool closed it meanwhile; nothing is left to flush.
+        """
+        syncs = []
+        self.patch(spool_module.os, "fdatasync", syncs.append)
+        disk = Disk(sync=False)
+        spool = self.recovered(disk=disk)
+        self.successResultOf(spool.append(numbered(0)))
+        self.successResultOf(spool.append(numbered(1)))
+        detached = disk.detach()
+        disk.close()
+        flush_detached(detached)
+        self.assertEqual(len(syncs), 1)
+        self.assertEqual(disk.detach(), ([], []))
 
     def test_appendsBeforeRecovery(self):
         """

@@ -30,7 +30,14 @@ from txregistry.config import ConfigError
 from txregistry.notifications.endpoint import Backoff, Endpoint, Ignore
 from txregistry.notifications.events import PULL, SourceRecord
 from txregistry.notifications.plugins import check_endpoints, sink_factories
-from txregistry.notifications.spool import Disk, EndpointSpool, EndpointStats, Limits, SpoolThread
+from txregistry.notifications.spool import (
+    Disk,
+    EndpointSpool,
+    EndpointStats,
+    Limits,
+    SpoolThread,
+    flush_detached,
+)
 
 _log = Logger()
 
@@ -221,8 +228,10 @@ class NotificationService(Service):
         self._reactor = reactor
         self._pool = None
         if defer_to_thread is None:
-            self._pool = ThreadPool(minthreads=0, maxthreads=1, name="txregistry-notifications")
+            # One thread for the spool's batches, one for periodic flushes.
+            self._pool = ThreadPool(minthreads=0, maxthreads=2, name="txregistry-notifications")
             defer_to_thread = self._in_pool
+        self._defer_to_thread = defer_to_thread
         self._disk = Disk(sync)
         self._thread = SpoolThread(self._disk, defer_to_thread)
         factories = sink_factories() if factories is None else factories
@@ -312,7 +321,9 @@ class NotificationService(Service):
         self._ages.start(min(AGE_CHECK_INTERVAL, max(shortest / 16, 1.0)), now=False)
 
     def _flush(self):
-        return self._thread.submit(self._disk.flush).addErrback(
+        detached = self._thread.submit(self._disk.detach)
+        detached.addCallback(lambda handed: self._defer_to_thread(flush_detached, handed))
+        return detached.addErrback(
             lambda failure: _log.failure("notifications: cannot flush the queues", failure)
         )
 

@@ -21,8 +21,9 @@ time, in the order asked for; operations asked for while a batch runs form
 the next batch, so appends made at the same time share one trip to the
 thread (group commit).  An append is on disk when its L{Deferred} fires: in
 the page cache, which a killed process cannot lose.  The files are flushed
-to the device every second (L{Disk.flush}); with C{fsync}, appends asked to
-be synced are flushed before their L{Deferred} fires, one C{fdatasync} per
+to the device every second, in another thread so that appends do not wait
+(L{Disk.detach}, L{flush_detached}); with C{fsync}, appends asked to be
+synced are flushed before their L{Deferred} fires, one C{fdatasync} per
 file and batch.
 """
 
@@ -173,12 +174,7 @@ class Disk:
         Make the new directory entries and the content of C{fds} durable.
         """
         entries, self._new_entries = self._new_entries, set()
-        for directory in entries:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _sync_directories(entries)
         for fd in fds:
             os.fdatasync(fd)
             self._unflushed.discard(fd)
@@ -217,6 +213,18 @@ class Disk:
         Make every append so far durable.
         """
         self._flush(list(self._unflushed))
+
+    def detach(self) -> tuple[list[str], list[int]]:
+        """
+        Hand over what a flush must make durable, for L{flush_detached} to
+        do in another thread while appends go on: the directories with new
+        entries, and duplicates of the descriptors written to since the last
+        flush (the files stay the same when the originals are closed).
+        """
+        entries, self._new_entries = self._new_entries, set()
+        fds = [os.dup(fd) for fd in self._unflushed]
+        self._unflushed = set()
+        return sorted(entries), fds
 
     def read(self, path: str, offset: int, size: int, most: int) -> bytes:
         """
@@ -308,6 +316,30 @@ class Disk:
         """
         for directory in list(self._open):
             self._close(directory)
+
+
+def _sync_directories(directories) -> None:
+    for directory in directories:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def flush_detached(detached: tuple[list[str], list[int]]) -> None:
+    """
+    Make durable what L{Disk.detach} handed over, then close its
+    descriptors.
+    """
+    directories, fds = detached
+    try:
+        _sync_directories(directories)
+        for fd in fds:
+            os.fdatasync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _read_cursor(directory: str) -> int | None:
