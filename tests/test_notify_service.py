@@ -298,6 +298,21 @@ class LifecycleTests(ServiceTestCase):
         self.successResultOf(service.stopService())
         check_notifications(config, {})
 
+    def test_unreadableQueue(self):
+        """
+        An endpoint whose queue cannot be read back takes no events (they
+        are counted as lost, and the write does not wait); the others work.
+        """
+        os.makedirs(self.root)
+        with open(os.path.join(self.root, "broken"), "w") as f:
+            f.write("not a directory")
+        service = self.service([endpoint("broken"), endpoint("fine")])
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.successResultOf(service.notifier.write([event()]))
+        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertEqual(service.endpoints[0].stats.lost, 1)
+        self.assertEqual(self.delivered("fine"), [["t0"]])
+
     def test_unusableDirectory(self):
         """
         A spool directory that cannot be made is refused at start.

@@ -296,12 +296,21 @@ class NotificationService(Service):
 
     def _start_failed(self, failure) -> None:
         if not failure.check(CancelledError):
-            _log.failure("notifications: cannot read the queues back; events are not "
-                         "delivered until the registry restarts", failure)
+            _log.failure("notifications: cannot start", failure)
 
     async def _start(self) -> None:
         for endpoint in self.endpoints:
-            found = await endpoint.spool.recover()
+            try:
+                found = await endpoint.spool.recover()
+            except CancelledError:
+                raise
+            except Exception:
+                # The others go on; this one takes no events (they are
+                # counted as lost) until the registry restarts.
+                _log.failure("notifications: endpoint {endpoint}: cannot read its queue "
+                             "back from {directory}", endpoint=endpoint.name,
+                             directory=endpoint.spool.directory)
+                continue
             _log.info(
                 "notifications: endpoint {endpoint}: {pending} events to deliver, "
                 "queue in {directory}",
