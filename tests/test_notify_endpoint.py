@@ -14,7 +14,7 @@ from tests.integration.processes import temporary_directory
 from tests.notify_helpers import ROOMY, ScriptedSink, make_spool, numbered
 from txregistry.notifications.endpoint import Backoff, Endpoint, Ignore
 from txregistry.notifications.interfaces import DeliveryFailed, DeliveryRefused
-from txregistry.notifications.spool import DEAD_LETTERS, Limits
+from txregistry.notifications.spool import DEAD_LETTERS, Disk, Limits
 
 
 class BackoffTests(SynchronousTestCase):
@@ -266,6 +266,42 @@ class LimitTests(EndpointTestCase):
         self.clock.advance(90)
         self.assertEqual(sink.numbers(), [[0], [1]])
         self.assertEqual((endpoint.stats.dropped, endpoint.stats.delivered), (1, 1))
+
+
+class SpoolErrorTests(EndpointTestCase):
+    """
+    An error of the spool in the middle of a delivery loses nothing.
+    """
+
+    def setUp(self):
+        """
+        The first dead letter fails to be written.
+        """
+        super().setUp()
+        failures = [OSError(28, "No space left on device")]
+        original = Disk.dead_letter
+
+        def dead_letter(disk, directory, data):
+            if failures:
+                raise failures.pop()
+            return original(disk, directory, data)
+
+        self.patch(Disk, "dead_letter", dead_letter)
+
+    def test_deadLetterWriteFails(self):
+        """
+        When the dead-letter file cannot be written, the refused event is
+        taken again after a pause, not skipped.
+        """
+        sink = ScriptedSink(DeliveryRefused("HTTP 400"), DeliveryRefused("HTTP 400"))
+        endpoint = self.endpoint(sink, backoff=5.0, events=2)
+        self.assertEqual(sink.numbers(), [[0]])
+        # The first refusal's dead letter could not be written:
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(endpoint.stats.pending, 2)
+        self.clock.advance(5)
+        self.assertEqual(sink.numbers(), [[0], [0], [1]])
+        self.assertEqual((endpoint.stats.deadlettered, endpoint.stats.delivered), (1, 1))
 
 
 class StopTests(EndpointTestCase):

@@ -113,6 +113,7 @@ class Endpoint:
         self._failures = 0
         self._last_failure_log = None
         self._singles: list[Record] = []
+        self._unfinished: list[Record] = []
         self._stopping = False
         self._pause = None
         self._running = None
@@ -138,7 +139,11 @@ class Endpoint:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await self._deliver(await self._pausing(self._next_batch()))
+                # A batch whose delivery an error cut short is taken again.
+                if not self._unfinished:
+                    self._unfinished = await self._pausing(self._next_batch())
+                await self._deliver(self._unfinished)
+                self._unfinished = []
             except CancelledError:
                 return
             except Exception:
@@ -176,7 +181,7 @@ class Endpoint:
         Send C{batch} until it is accepted, refused, or dropped by the
         limits (meanwhile, while a retry waited).
         """
-        batch = await self._expire(batch)
+        batch = await self._expire([record for record in batch if self.spool.is_pending(record)])
         while batch:
             try:
                 await self.sink.send([record.event for record in batch])
@@ -189,8 +194,9 @@ class Endpoint:
                     return
                 if delay > 0:
                     await self._pausing(deferLater(self._clock, delay))
-                pending = [record for record in batch if self.spool.is_pending(record)]
-                batch = await self._expire(pending)
+                batch = await self._expire(
+                    [record for record in batch if self.spool.is_pending(record)]
+                )
                 self.stats.retried += 1 if batch else 0
                 continue
             if self._failures:
