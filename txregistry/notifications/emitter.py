@@ -35,6 +35,8 @@ def _ip(text: str) -> str | None:
     """
     C{text} if it is an IP address, else C{None}.
     """
+    if not text:
+        return None
     try:
         ipaddress.ip_address(text)
     except ValueError:

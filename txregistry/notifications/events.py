@@ -12,7 +12,7 @@ writes them, so that an event can be compared with Distribution's by eye.
 """
 
 import json
-from datetime import datetime, timezone
+import time
 
 import attrs
 
@@ -44,7 +44,7 @@ def format_timestamp(nanoseconds: int) -> str:
     @param nanoseconds: since the epoch.
     """
     seconds, fraction = divmod(nanoseconds, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     digits = f"{fraction:09d}".rstrip("0")
     return f"{moment}.{digits}Z" if digits else f"{moment}Z"
 
