@@ -32,6 +32,9 @@ ENVELOPE_MEDIA_TYPES = {
 }
 """The C{Content-Type} of an envelope, by envelope version."""
 
+#: One encoder for all events: json.dumps makes a new one per call when
+#: given separators.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 #: The fields of a reference in a v1 event (Distribution 2.x's descriptor).
 _V1_REFERENCE_KEYS = ("mediaType", "size", "digest", "urls", "annotations", "platform")
 
@@ -212,7 +215,7 @@ class Event:
         """
         The event's JSON, compact, as bytes.
         """
-        return json.dumps(self.to_json(version), separators=(",", ":")).encode("ascii")
+        return _ENCODER.encode(self.to_json(version)).encode("ascii")
 
 
 def envelope(events: list[bytes]) -> bytes:
