@@ -5,14 +5,11 @@ looks at timings.
 """
 
 import functools
-import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
+
+from tests.test_benchmarks_smoke import run_benchmark
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPOSITORY, "benchmarks", "notify_slow_receiver.py")
@@ -24,26 +21,11 @@ def run_small():
     """
     Run the script once at a small size with every setup, for all the
     tests that look at it.
-
-    @return: the L{subprocess.CompletedProcess} and the JSON results (or
-        C{None} if there are none).
     """
-    directory = tempfile.mkdtemp(prefix="txregistry-notify-smoke-")
-    try:
-        json_path = os.path.join(directory, "results.json")
-        result = subprocess.run(
-            [sys.executable, SCRIPT, "--trials", "2", "--images", "3", "--layers", "1",
-             "--size", "32KiB", "--clients", "2", "--delay", "0.2",
-             "--setups", ",".join(SETUPS), "--json", json_path],
-            check=False, capture_output=True, text=True, timeout=300,
-        )
-        results = None
-        if os.path.exists(json_path):
-            with open(json_path) as f:
-                results = json.load(f)
-        return result, results
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    return run_benchmark(
+        SCRIPT, "--trials", "2", "--images", "3", "--layers", "1", "--size", "32KiB",
+        "--clients", "2", "--delay", "0.2", "--setups", ",".join(SETUPS),
+    )
 
 
 class SlowReceiverSmokeTests(SynchronousTestCase):
