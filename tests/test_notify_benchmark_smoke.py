@@ -71,3 +71,28 @@ class SlowReceiverSmokeTests(SynchronousTestCase):
             self.assertEqual(len(rows[setup]["trials"]), 2)
             self.assertGreater(rows[setup]["push_ratio"]["total"], 0)
         self.assertEqual(rows["fast"]["delivered"], 54)
+
+
+class SpoolAppendSmokeTests(SynchronousTestCase):
+    """
+    C{benchmarks/notify_spool_append.py} runs and reports every
+    measurement.
+    """
+
+    def test_run(self):
+        """
+        A small run exits 0 and gives a row per measurement.
+        """
+        result, results = run_benchmark(
+            os.path.join(REPOSITORY, "benchmarks", "notify_spool_append.py"),
+            "--count", "20", "--together", "20", "--repeat", "2",
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIsNotNone(results, result.stderr)
+        self.assertEqual([(row["what"], row["fsync"]) for row in results["rows"]], [
+            ("emit (CPU)", "-"),
+            ("append, one at a time", "off"), ("append, 20 at once, each", "off"),
+            ("append, one at a time", "on"), ("append, 20 at once, each", "on"),
+        ])
+        for row in results["rows"]:
+            self.assertGreater(row["microseconds"], 0)
