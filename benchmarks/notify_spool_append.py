@@ -5,6 +5,8 @@ Every API request that emits an event waits until the event is written to
 the spool (in the spool's thread) before it is answered.  This script
 measures, in one process with a real reactor, thread and files:
 
+ - C{emit, no endpoint}: the CPU time the API spends on events when no
+   endpoint is configured;
  - C{emit}: the reactor thread's CPU time to build one event from a request
    and hand it to the spool (L{EventEmitter} and the L{Notifier}, with the
    spool's thread replaced by a direct call and its files not flushed, so
@@ -41,7 +43,7 @@ from twisted.internet.threads import deferToThreadPool  # noqa: E402
 from twisted.python.threadpool import ThreadPool  # noqa: E402
 from twisted.web.test.requesthelper import DummyRequest  # noqa: E402
 
-from txregistry.notifications.emitter import EventEmitter  # noqa: E402
+from txregistry.notifications.emitter import NO_EVENTS, EventEmitter  # noqa: E402
 from txregistry.notifications.endpoint import Backoff, Endpoint, Ignore  # noqa: E402
 from txregistry.notifications.events import SourceRecord  # noqa: E402
 from txregistry.notifications.service import Notifier  # noqa: E402
@@ -106,13 +108,15 @@ async def measure(args, workdir: str) -> list[dict]:
     endpoint = Endpoint("bench", "v1", Ignore(), local, None, reactor, Backoff(10, 1.0, 60.0))
     emitter = EventEmitter(Notifier([endpoint]), SourceRecord("registry:5000", "i"))
     made = request()
-    emits = []
-    for _ in range(args.repeat):
-        started = time.process_time()
-        for _ in range(args.count):
-            emitter.blob_pushed(made, "team/app", DIGEST, 1234)
-        emits.append((time.process_time() - started) / args.count)
-    rows = [{"what": "emit (CPU)", "fsync": "-", "microseconds": statistics.median(emits) * 1e6}]
+    rows = []
+    for what, emitting in (("emit, no endpoint (CPU)", NO_EVENTS), ("emit (CPU)", emitter)):
+        emits = []
+        for _ in range(args.repeat):
+            started = time.process_time()
+            for _ in range(args.count):
+                await emitting.blob_pushed(made, "team/app", DIGEST, 1234)
+            emits.append((time.process_time() - started) / args.count)
+        rows.append({"what": what, "fsync": "-", "microseconds": statistics.median(emits) * 1e6})
     try:
         for sync in (False, True):
             threaded = spool(tempfile.mkdtemp(dir=workdir), sync, in_pool)
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
     print("| measurement | fsync | microseconds |")
     print("| --- | --- | --- |")
     for row in outcome["rows"]:
-        print(f"| {row['what']} | {row['fsync']} | {row['microseconds']:.0f} |")
+        print(f"| {row['what']} | {row['fsync']} | {row['microseconds']:.1f} |")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"arguments": sys.argv[1:] if argv is None else list(argv),

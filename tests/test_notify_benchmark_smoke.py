@@ -90,7 +90,7 @@ class SpoolAppendSmokeTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIsNotNone(results, result.stderr)
         self.assertEqual([(row["what"], row["fsync"]) for row in results["rows"]], [
-            ("emit (CPU)", "-"),
+            ("emit, no endpoint (CPU)", "-"), ("emit (CPU)", "-"),
             ("append, one at a time", "off"), ("append, 20 at once, each", "off"),
             ("append, one at a time", "on"), ("append, 20 at once, each", "on"),
         ])
