@@ -29,11 +29,9 @@ def load_push_memory():
     return module
 
 
-@functools.cache
-def run_push_memory():
+def run_benchmark(script: str, *arguments: str):
     """
-    Run C{push_memory.py --size 8MiB --mode all --json OUT} once for all
-    the tests that look at it.
+    Run a benchmark script with C{arguments} and C{--json OUT}.
 
     @return: the L{subprocess.CompletedProcess} and the JSON results (or
         C{None} if there are none).
@@ -42,7 +40,7 @@ def run_push_memory():
     try:
         json_path = os.path.join(directory, "results.json")
         result = subprocess.run(
-            [sys.executable, PUSH_MEMORY, "--size", "8MiB", "--mode", "all", "--json", json_path],
+            [sys.executable, script, *arguments, "--json", json_path],
             check=False,
             capture_output=True,
             text=True,
@@ -55,6 +53,15 @@ def run_push_memory():
         return result, results
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@functools.cache
+def run_push_memory():
+    """
+    Run C{push_memory.py --size 8MiB --mode all --json OUT} once for all
+    the tests that look at it.
+    """
+    return run_benchmark(PUSH_MEMORY, "--size", "8MiB", "--mode", "all")
 
 
 class PushMemorySmokeTests(SynchronousTestCase):

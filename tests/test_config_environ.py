@@ -180,10 +180,10 @@ class OverrideTests(SynchronousTestCase):
     def test_listExistingEntry(self):
         """
         An existing entry is changed in place: here disabling the endpoint
-        that the file enables, which would otherwise be refused.
+        that the file enables without a URL, which would otherwise be
+        refused.
         """
-        doc = document(notifications={"endpoints": [
-            {"name": "hook", "url": "https://hooks.example/"}]})
+        doc = document(notifications={"endpoints": [{"name": "hook"}]})
         self.assertRaises(ConfigError, parse, doc)
         config = parse(doc, {"REGISTRY_NOTIFICATIONS_ENDPOINTS_0_DISABLED": "true"})
         self.assertEqual(config.notifications.endpoints[0].name, "hook")

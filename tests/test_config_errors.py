@@ -464,15 +464,6 @@ class UnsupportedTests(SynchronousTestCase):
         self.assertIn("is not supported yet by txregistry", error.message)
         return error
 
-    def test_endpoint(self):
-        """
-        An enabled notification endpoint; disabled ones are fine.
-        """
-        self.assertUnsupported(
-            document(notifications={"endpoints": [{"disabled": True}, ENDPOINT]}),
-            "notifications.endpoints[1]",
-        )
-
     def test_letsEncrypt(self):
         """
         ACME certificates.

@@ -20,6 +20,8 @@ from txregistry.auth.tokenserver import FORM_LIMIT
 from txregistry.config import Config, ConfigError
 from txregistry.gc.purge import UploadPurger
 from txregistry.health import StorageHealth
+from txregistry.notifications.emitter import EventEmitter
+from txregistry.notifications.service import NotificationService, check_notifications, source_record
 from txregistry.registry import errors
 from txregistry.registry.manifeststore import ValidationPolicy
 from txregistry.registry.registry import Registry, RegistryPolicy
@@ -61,18 +63,20 @@ def validation_policy(config: Config) -> ValidationPolicy:
     )
 
 
-def check_resources(config: Config) -> None:
+def check_resources(config: Config, environ) -> None:
     """
     Check what the configuration names outside itself, before anything
     starts: the storage driver's parameters, access control and its files,
-    the TLS certificate and key.
+    the TLS certificate and key, the notification sinks and spool.
 
+    @param environ: the environment (for default directories).
     @raise ConfigError: naming the key at fault.
     """
     get_driver_factory(config.storage.driver).validate(config.storage.parameters)
     check_auth(config.auth)
     if config.http.tls.certificate:
         ServerTLS(config.http.tls)
+    check_notifications(config, environ)
 
 
 def create_driver(config: Config, reactor):
@@ -145,6 +149,8 @@ class RegistryService(MultiService):
     @ivar api: the L{RegistryAPI}.
     @ivar site: the L{RegistrySite} serving it.
     @ivar listener: the L{Listener}.
+    @ivar notifications: the L{NotificationService}, or C{None} when no
+        notification endpoint is enabled.
     """
 
     def __init__(self, config: Config, reactor):
@@ -163,12 +169,20 @@ class RegistryService(MultiService):
             offload=partial(deferToThreadPool, reactor, reactor.getThreadPool()),
         )
         http = config.http
+        urls = URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls)
+        self.notifications = NotificationService.from_config(config, reactor)
+        events = EventEmitter()
+        if self.notifications is not None:
+            self.notifications.setServiceParent(self)
+            events = EventEmitter(self.notifications.notifier, source_record(http.addr), urls,
+                                  config.notifications.events_includereferences)
         self.api = RegistryAPI(
             registry,
-            URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls),
+            urls,
             catalog_max_entries=config.catalog.maxentries,
             tags_max=config.tags.maxtags,
             access_controller=access_controller(config.auth, reactor),
+            events=events,
         )
         auth = config.auth
         if auth is not None and auth.provider == "token" and auth.options.server is not None:

@@ -37,7 +37,7 @@ class Options(usage.Options):
         path = self["config"] or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None
         try:
             self["configuration"] = load_config(path, os.environ)
-            check_resources(self["configuration"])
+            check_resources(self["configuration"], os.environ)
         except ConfigError as e:
             raise usage.UsageError(f"invalid configuration: {e}")
 

@@ -24,6 +24,7 @@ from txregistry.api.urls import URLBuilder
 from txregistry.auth import access
 from txregistry.auth.interfaces import Challenge
 from txregistry.registry.errors import UNAUTHORIZED, RegistryError
+from txregistry.notifications.emitter import NO_EVENTS
 from txregistry.registry.manifests import MAX_MANIFEST_SIZE
 from txregistry.registry.registry import Registry
 
@@ -111,6 +112,7 @@ class RegistryAPI:
     @ivar tags_max: C{tags.maxtags}.
     @ivar access_controller: the L{IAccessController} every request but
         the public ones passes, or C{None}.
+    @ivar events: the L{EventEmitter} handlers report what they did to.
     """
 
     def __init__(
@@ -120,12 +122,14 @@ class RegistryAPI:
         catalog_max_entries: int = 1000,
         tags_max: int = 1000,
         access_controller=None,
+        events=NO_EVENTS,
     ):
         self.registry = registry
         self.urls = urls
         self.catalog_max_entries = catalog_max_entries
         self.tags_max = tags_max
         self.access_controller = access_controller
+        self.events = events
         self.app = Klein()
         # Werkzeug would answer "//" in a path with a redirect (an exception
         # no handler expects); such a path is an invalid name instead.

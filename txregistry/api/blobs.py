@@ -87,12 +87,14 @@ async def get(api, request, name, digest):
 
     redirect = await api.registry.blobs.redirect_url(descriptor.digest, request.method.decode())
     if redirect is not None:
+        await api.events.blob_pulled(request, name, canonical, descriptor.size)
         request.setResponseCode(307)
         request.setHeader(b"Location", redirect.encode("utf-8"))
         request.setHeader(b"Content-Length", b"0")
         return b""
 
     if _etag_matches(header(request, "if-none-match"), canonical):
+        await api.events.blob_pulled(request, name, canonical, descriptor.size)
         request.setResponseCode(304)
         return b""
 
@@ -110,6 +112,7 @@ async def get(api, request, name, digest):
         request.setResponseCode(206)
         request.setHeader(b"Content-Range", f"bytes {first}-{last}/{size}".encode("ascii"))
     request.setHeader(b"Content-Length", b"%d" % (length,))
+    await api.events.blob_pulled(request, name, canonical, size)
     if request.method == b"HEAD" or length == 0:
         return b""
     reader = await api.registry.blobs.reader(descriptor.digest, first)
@@ -124,7 +127,9 @@ async def delete(api, request, name, digest):
     """
     api.registry.check_deletable()
     repository = api.registry.repository(name)
-    await repository.blobs.unlink(path_digest(digest))
+    requested = path_digest(digest)
+    await repository.blobs.unlink(requested)
+    await api.events.blob_deleted(request, name, requested)
     request.setResponseCode(202)
     request.setHeader(b"Content-Length", b"0")
     return b""

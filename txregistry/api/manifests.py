@@ -98,6 +98,7 @@ async def get(api, request, name, reference):
         [v.decode("latin-1") for v in request.requestHeaders.getRawHeaders(b"accept", [])]
     )
     served = await _negotiate(repository, tag, stored, accepted)
+    await api.events.manifest_pulled(request, name, served, tag)
     request.setHeader(b"Content-Type", served.media_type.encode("ascii"))
     request.setHeader(b"Content-Length", b"%d" % (len(served.raw),))
     request.setHeader(b"Docker-Content-Digest", str(served.digest).encode("ascii"))
@@ -111,7 +112,7 @@ async def put(api, request, name, reference):
     """
     api.registry.check_writable()
     repository = api.registry.repository(name)
-    _reference(reference)
+    tag, _ = _reference(reference)
     body = request.content
     if body.overflowed:
         raise errors.RegistryError(
@@ -121,6 +122,7 @@ async def put(api, request, name, reference):
     manifest = await repository.manifests.put(
         reference, body.getvalue(), header(request, "content-type")
     )
+    await api.events.manifest_pushed(request, name, manifest, tag)
     request.setResponseCode(201)
     request.setHeader(
         b"Location", api.urls.url(request, name, "manifests", str(manifest.digest)).encode("utf-8")
@@ -142,8 +144,10 @@ async def delete(api, request, name, reference):
     tag, digest = _existing_reference(reference)
     if tag is not None:
         await repository.tags.untag(tag)
+        await api.events.tag_deleted(request, name, tag)
     else:
-        await repository.manifests.delete(digest)
+        untagged = await repository.manifests.delete(digest)
+        await api.events.manifest_deleted(request, name, digest, untagged)
     request.setResponseCode(202)
     request.setHeader(b"Content-Length", b"0")
     return b""

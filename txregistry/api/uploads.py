@@ -108,7 +108,7 @@ class _ChunkConsumer:
 class _CompletingConsumer:
     """
     Appends a final body (possibly empty) and completes the session; the
-    outcome is the digest the client gave.
+    outcome is the digest the client gave and the blob's size.
     """
 
     def __init__(self, appender, expected: Digest):
@@ -122,8 +122,8 @@ class _CompletingConsumer:
         return ensureDeferred(self._complete())
 
     async def _complete(self):
-        await self._appender.complete(self._expected)
-        return self._expected
+        descriptor = await self._appender.complete(self._expected)
+        return self._expected, descriptor.size
 
     def abort(self):
         return ensureDeferred(self._appender.abort())
@@ -202,6 +202,15 @@ def _session_headers(api, request, name: str, upload_id: str, offset: int) -> No
     request.setHeader(b"Content-Length", b"0")
 
 
+async def _pushed(api, request, name: str, completed: tuple[Digest, int]) -> bytes:
+    """
+    The answer to a completed upload, once its event is spooled.
+    """
+    digest, size = completed
+    await api.events.blob_pushed(request, name, digest, size)
+    return _created(api, request, name, digest)
+
+
 def _created(api, request, name: str, digest: Digest) -> bytes:
     request.setResponseCode(201)
     location = api.urls.url(request, name, "blobs", str(digest))
@@ -217,7 +226,7 @@ async def start(api, request, name):
     whole blob in one request (C{?digest=}), or open a session.
     """
     if isinstance(request.content, BodySink):
-        return _created(api, request, name, await request.content.wait())
+        return await _pushed(api, request, name, await request.content.wait())
     api.registry.check_writable()
     repository = api.registry.repository(name)
     mount = query_value(request, "mount")
@@ -231,6 +240,7 @@ async def start(api, request, name):
         if digest is not None:
             descriptor = await repository.mount(digest, source)
             if descriptor is not None:
+                await api.events.blob_mounted(request, name, digest, descriptor.size, source)
                 return _created(api, request, name, digest)
     upload_id = await api.registry.uploads.start(name)
     request.setResponseCode(202)
@@ -263,7 +273,7 @@ async def put(api, request, name, upload_id):
     """
     C{PUT ?digest=}: the session has been completed (or refused).
     """
-    return _created(api, request, name, await request.content.wait())
+    return await _pushed(api, request, name, await request.content.wait())
 
 
 async def cancel(api, request, name, upload_id):

@@ -580,31 +580,78 @@ def _finish_endpoint(values: dict, mapping: dict, key: str, warnings: Warnings) 
         values["threshold"] = 10
 
 
+ENVELOPES = ("v1", "v2")
+"""The event envelope versions (media types ...events.v1+json, ...v2+json)."""
+
+
 @attrs.frozen(kw_only=True)
 class EndpointConfig:
     """
     One entry of C{notifications.endpoints}.
 
+    The keys from C{envelope} on are txregistry's own.
+
+    @ivar url: where events are sent; the scheme chooses the event sink
+        (C{http} and C{https} built in).
     @ivar timeout: seconds per request.
     @ivar threshold: failures before backing off.
     @ivar backoff: seconds to pause after C{threshold} failures.
+    @ivar envelope: C{v1} (Distribution 2's media type, the default) or
+        C{v2} (Distribution 3's).
+    @ivar maxbatch: the most events in one request (1: Distribution's way).
+    @ivar maxbackoff: the longest pause between attempts, in seconds (before
+        jitter).
+    @ivar maxevents: the most events queued; the oldest are dropped.
+    @ivar maxbytes: the most bytes of queue files; the oldest are dropped.
+    @ivar maxage: seconds an event may wait; older ones are dropped.
     """
 
     name: str | None = setting(TEXT, default=None)
     disabled: bool = setting(FLAG, default=False)
-    url: str | None = setting(URL(), default=None)
+    url: str | None = setting(URL(any_scheme=True), default=None)
     headers: dict[str, list[str]] = setting(HEADERS, factory=dict)
     timeout: float = setting(DURATION, default=1.0)
     threshold: int = setting(INTEGER, default=10)
     backoff: float = setting(DURATION, default=1.0)
     ignoredmediatypes: list[str] = setting(TEXTS, factory=list)
     ignore: IgnoreConfig = setting(Section(IgnoreConfig))
+    envelope: str = setting(Choice(ENVELOPES, fold=True), default="v1")
+    maxbatch: int = setting(Integer(minimum=1), default=1)
+    maxbackoff: float = setting(Duration(positive=True), default=60.0)
+    maxevents: int = setting(Integer(minimum=1), default=1_000_000)
+    maxbytes: int = setting(Integer(minimum=4096), default=1024**3)
+    maxage: float = setting(Duration(positive=True), default=7 * 24 * 3600.0)
+
+
+def _finish_notifications(values: dict, mapping: dict, key: str, warnings: Warnings) -> None:
+    """
+    Enabled endpoints need names of their own: a name is where its queue
+    is kept.
+    """
+    seen = set()
+    for index, endpoint in enumerate(values["endpoints"]):
+        if endpoint.disabled:
+            continue
+        if endpoint.name in seen:
+            raise ConfigError(
+                f"{join(key, 'endpoints')}[{index}].name",
+                f"another enabled endpoint is named {endpoint.name!r}",
+            )
+        seen.add(endpoint.name)
 
 
 @attrs.frozen(kw_only=True)
 class NotificationsConfig:
     """
     C{notifications}.
+
+    @ivar spool: (txregistry) the directory of the endpoints' queues;
+        C{None} for the default.
+    @ivar fsync: (txregistry) whether the events of requests that change
+        the registry (push, mount, delete) are flushed to the device before
+        the request is answered, as the change itself is.  Either way every
+        event is written before the answer (a killed registry process loses
+        none) and flushed to the device within about a second.
     """
 
     events_includereferences: bool = setting(
@@ -613,6 +660,8 @@ class NotificationsConfig:
     endpoints: list[EndpointConfig] = setting(
         ListOf(Section(EndpointConfig, finish=_finish_endpoint)), factory=list
     )
+    spool: str | None = setting(TEXT, default=None)
+    fsync: bool = setting(FLAG, default=False)
 
 
 # health
@@ -923,7 +972,9 @@ class Config:
     )
     auth: AuthConfig | None = setting(_AuthNode(), default=None)
     http: HTTPConfig = setting(Section(HTTPConfig, finish=_finish_http))
-    notifications: NotificationsConfig = setting(Section(NotificationsConfig))
+    notifications: NotificationsConfig = setting(
+        Section(NotificationsConfig, finish=_finish_notifications)
+    )
     redis: dict = setting(MapOf(ANYTHING), factory=dict)
     health: HealthConfig = setting(Section(HealthConfig))
     proxy: ProxyConfig = setting(Section(ProxyConfig))

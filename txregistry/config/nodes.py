@@ -217,9 +217,12 @@ class URL(Text):
 
     @ivar origin: whether only a scheme, host and port are allowed (no path
         other than C{/}, no query or fragment).
+    @ivar any_scheme: whether schemes other than http and https are taken
+        (for the caller to check).
     """
 
     origin: bool = False
+    any_scheme: bool = False
 
     def check(self, value: object, key: str) -> Any:
         text = super().check(value, key)
@@ -228,6 +231,8 @@ class URL(Text):
             parts.port  # noqa: B018 - reading the port checks it
         except ValueError as error:
             raise ConfigError(key, f"invalid URL {text!r}: {error}") from None
+        if self.any_scheme and parts.scheme not in ("", "http", "https") and parts.netloc:
+            return text
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 key, f"expected an absolute http or https URL, got {text!r}"

@@ -66,14 +66,6 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("cleartext HTTP/2 (h2c)", lambda c: _when(c.http.h2c_enabled, "http.h2c.enabled")),
     Unsupported("the debug listener", lambda c: _when(bool(c.http.debug.addr), "http.debug.addr")),
     Unsupported(
-        "notification endpoints",
-        lambda c: [
-            f"notifications.endpoints[{index}]"
-            for index, endpoint in enumerate(c.notifications.endpoints)
-            if not endpoint.disabled
-        ],
-    ),
-    Unsupported(
         "redis",
         lambda c: [f"redis.{name}" for name in ("addrs", "addr") if c.redis.get(name)],
     ),

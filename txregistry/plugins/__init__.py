@@ -1,6 +1,6 @@
 """
-The package searched for txregistry plugins (storage drivers and, later,
-access controllers and event sinks).
+The package searched for txregistry plugins (storage drivers, event sinks
+and, later, access controllers).
 
 Other distributions add modules to a C{txregistry/plugins/} directory of their
 own, without an C{__init__.py}; L{twisted.plugin.pluginPackagePaths} makes

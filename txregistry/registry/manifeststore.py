@@ -182,6 +182,7 @@ class ManifestStore:
         Remove the revision and every tag currently pointing to it; the bytes
         stay until garbage collection.
 
+        @return: the tags removed.
         @raise errors.RegistryError: C{MANIFEST_UNKNOWN}.
         """
         stored = await self.get(digest)
@@ -189,13 +190,16 @@ class ManifestStore:
             await self._driver.delete(layout.revision_link(self.name, digest))
         except PathNotFoundError:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, detail={"digest": str(digest)})
+        removed = []
         for tag in await self.tags.pointing_to(digest):
             try:
                 await self.tags.untag(tag)
             except errors.RegistryError:
-                pass
+                continue
+            removed.append(tag)
         if stored.parsed.subject is not None:
             await self.referrers.remove(stored.parsed.subject.digest, digest)
+        return removed
 
 
 def _digest_reference(reference: str) -> Digest | None:
