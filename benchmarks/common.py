@@ -552,6 +552,14 @@ def machine() -> dict:
     }
 
 
+def describe_machine(info: dict) -> str:
+    """
+    L{machine}'s description in words.
+    """
+    return (f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / GiB:.1f} GiB RAM, "
+            f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}")
+
+
 def progress(message: str) -> None:
     """
     Say what is happening, on standard error.

@@ -42,8 +42,9 @@ Figures (C{--small} shrinks every size for a quick smoke run):
    The target is absolute: under 64 MiB for txregistry in every run.
  - C{RSS after requests}: C{VmRSS} after C{--requests} (100,000) more
    requests, made by C{wrk} cycling through manifests by tag, tag lists,
-   config blobs and catalog pages of every repository.  Within a run it is
-   the last figure, so it is the server's memory after everything else too.
+   config blobs and catalog pages of every repository.  It is measured once,
+   at the end of the last run, so it is the server's memory after
+   everything else too.
 
 Method: both servers run for the whole benchmark.  A warm-up round (small
 sizes, C{wrk} for 3 s) comes first and is not counted; then C{--runs} runs,
@@ -93,6 +94,7 @@ from benchmarks.common import (  # noqa: E402
     Client,
     MemorySource,
     blob_digest,
+    describe_machine,
     cpu_seconds,
     format_size,
     machine,
@@ -316,20 +318,15 @@ def repository_name(index: int) -> str:
     return f"ns{index // PER_NAMESPACE:03d}/repo{index % PER_NAMESPACE:02d}"
 
 
-def _write(path: str, content: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(content)
-
-
-def populate(root: str, count: int, scratch: str) -> dict:
+def populate(roots: list, count: int, scratch: str) -> dict:
     """
-    Write C{count} repositories into the storage root C{root}, in
+    Write C{count} repositories into each of the storage C{roots}, in
     Distribution's layout, as pushing them would: the blobs of one small
     image (config, one layer, manifest), and in each repository the blob
     links, the manifest revision link, and the tag C{latest} (current link
     and history entry).  The first repository has L{EXTRA_TAGS} more tags
-    (C{v000} ...) on the same manifest.
+    (C{v000} ...) on the same manifest.  (Writing each root is faster here
+    than copying the first one.)
 
     @param scratch: an empty directory to build the image in.
     @return: C{manifest}, C{config} and C{layer} digests, and the names
@@ -337,27 +334,35 @@ def populate(root: str, count: int, scratch: str) -> dict:
     """
     image = make_oci_layout(scratch, [random_files("catalog", 1, 4096)])
     digests = [image["config"]["digest"], image["layers"][0]["digest"], image["_digest"]]
-    base = os.path.join(root, LAYOUT_ROOT)
+    bases = [os.path.join(root, LAYOUT_ROOT) for root in roots]
+
+    def write(relative: str, content: bytes) -> None:
+        for base in bases:
+            path = os.path.join(base, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(content)
+
     for digest in digests:
         encoded = digest.split(":")[1]
         with open(os.path.join(scratch, "blobs", "sha256", encoded), "rb") as f:
-            _write(os.path.join(base, "blobs", "sha256", encoded[:2], encoded, "data"), f.read())
+            write(os.path.join("blobs", "sha256", encoded[:2], encoded, "data"), f.read())
     manifest = image["_digest"]
     manifest_hex = manifest.split(":")[1]
     link = manifest.encode()
 
     def tag(repository: str, name: str) -> None:
         tag_dir = os.path.join(repository, "_manifests", "tags", name)
-        _write(os.path.join(tag_dir, "current", "link"), link)
-        _write(os.path.join(tag_dir, "index", "sha256", manifest_hex, "link"), link)
+        write(os.path.join(tag_dir, "current", "link"), link)
+        write(os.path.join(tag_dir, "index", "sha256", manifest_hex, "link"), link)
 
     for index in range(count):
-        repository = os.path.join(base, "repositories", repository_name(index))
+        repository = os.path.join("repositories", repository_name(index))
         for digest in digests[:2]:
-            _write(os.path.join(repository, "_layers", "sha256", digest.split(":")[1], "link"),
-                   digest.encode())
-        _write(os.path.join(repository, "_manifests", "revisions", "sha256", manifest_hex, "link"),
-               link)
+            write(os.path.join(repository, "_layers", "sha256", digest.split(":")[1], "link"),
+                  digest.encode())
+        write(os.path.join(repository, "_manifests", "revisions", "sha256", manifest_hex, "link"),
+              link)
         tag(repository, "latest")
         if index == 0:
             for extra in range(EXTRA_TAGS):
@@ -437,6 +442,11 @@ class Benchmark:
         self.workdir = workdir
         self.store = store
         self.results = {s.name: {key: [] for key in FIGURE_KEYS} for s in servers}
+        #: The sizes of the warm-up round.
+        self.warmup = Sizes(*(min(a, b) for a, b in zip(attrs.astuple(WARMUP),
+                                                        attrs.astuple(args.sizes))))
+        #: Whether the figures being measured are kept (not in the warm-up).
+        self.recording = False
         self.details = {s.name: {} for s in servers}
         self._pushed = {}
         self._cycle_script = os.path.join(workdir, "cycle.lua")
@@ -576,17 +586,25 @@ class Benchmark:
             command += ["--", str(-(-requests // threads)), self._cycle_paths, str(threads), done]
         server_cpu = cpu_seconds(server.pid)
         client_cpu = child_cpu_seconds()
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              stdin=subprocess.DEVNULL) as process:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, stdin=subprocess.DEVNULL)
+        try:
             if requests is not None:
                 wait_for(lambda: process.poll() is not None or len(os.listdir(done)) == threads,
                          3600, f"{requests} requests")
                 process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=900)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
         if process.returncode != 0:
             raise RuntimeError(f"{command} exited with {process.returncode}:\n{stdout}\n{stderr}")
         report = parse_wrk(stdout)
-        if report["non_2xx"] or report["socket_errors"] or not report["requests"]:
+        # A warm-up run may end before the first slow responses (wrk counts
+        # only those completed in time); a measured one must see some.
+        if report["non_2xx"] or report["socket_errors"] or not (
+                report["requests"] or not self.recording):
             raise RuntimeError(f"{server.name}: wrk saw failures on {target}:\n{stdout}")
         report.update(server_cpu_seconds=cpu_seconds(server.pid) - server_cpu,
                       client_cpu_seconds=child_cpu_seconds() - client_cpu,
@@ -629,14 +647,20 @@ class Benchmark:
             "image": {"layout": layout, "digest": image["_digest"]},
         }
 
-    def run(self, label: str, order: list, sizes: Sizes, data: dict, record: bool) -> None:
+    def run(self, label: str, order: list, sizes: Sizes, data: dict, record: bool,
+            last: bool) -> None:
         """
         Measure every selected workload on each server of C{order} in turn.
 
         @param record: keep the figures (not for the warm-up).
+        @param last: this is the last run: the only one where the RSS after
+            C{sizes.requests} requests is measured (it takes minutes, and
+            is a figure of the server's whole life rather than of one run).
         """
+        self.recording = record
         for workload in self.WORKLOADS:
-            if workload not in self.args.only:
+            if workload not in self.args.only or (
+                    workload == "requests_memory" and record and not last):
                 continue
             for server in order:
                 progress(f"{label}: {workload} on {server.name}")
@@ -804,8 +828,7 @@ def describe(info: dict, found: dict, load: tuple) -> str:
     """
     The machine and programs, in one sentence (no host name, no path).
     """
-    return (f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / GiB:.1f} GiB RAM, "
-            f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}; "
+    return (f"{describe_machine(info)}; "
             f"Distribution {found['distribution'] or 'not installed'}, wrk {found['wrk']}, "
             f"skopeo {found['skopeo']}; load average {load[0]:.2f} before, "
             f"{load[1]:.2f} after")
@@ -960,23 +983,20 @@ def main(argv=None) -> int:
     try:
         progress(f"writing {args.repositories} repositories")
         scratch = os.path.join(workdir, "catalog-image")
-        store = populate(servers[0].root, args.repositories, scratch)
-        for server in servers[1:]:
-            shutil.copytree(servers[0].root, server.root, symlinks=True)
+        store = populate([server.root for server in servers], args.repositories, scratch)
         bench = Benchmark(args, servers, workdir, store)
         for server in servers:
             server.start()
             progress(f"{server.name}: pid {server.pid}, {server.address}")
         try:
-            warmup = Sizes(*(min(a, b) for a, b in zip(attrs.astuple(WARMUP),
-                                                       attrs.astuple(args.sizes))))
-            bench.run("warmup", servers, warmup, bench.prepare_run("warmup", 1000, warmup),
-                      record=False)
+            bench.run("warmup", servers, bench.warmup,
+                      bench.prepare_run("warmup", 1000, bench.warmup), record=False, last=False)
             for run in range(args.runs):
                 label = f"run{run + 1}"
                 data = bench.prepare_run(label, 10 * (run + 1), args.sizes)
                 order = servers if run % 2 == 0 else servers[::-1]
-                bench.run(label, order, args.sizes, data, record=True)
+                bench.run(label, order, args.sizes, data, record=True,
+                          last=run == args.runs - 1)
                 shutil.rmtree(data["image"]["layout"])
         except BaseException:
             for server in servers:

@@ -64,6 +64,7 @@ from benchmarks.common import (  # noqa: E402
     KiB,
     MiB,
     Client,
+    describe_machine,
     format_mib,
     format_size,
     machine,
@@ -214,8 +215,7 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()[0]
     info = machine()
-    print(f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / GiB:.1f} GiB RAM, "
-          f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}; "
+    print(f"{describe_machine(info)}; "
           f"load average {load_before:.2f} before, {load_after:.2f} after; "
           f"bound {format_mib(args.bound)} MiB")
     print(table(rows))

@@ -6,7 +6,6 @@ fixed inputs.
 """
 
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -18,26 +17,17 @@ import tempfile
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMPARE = os.path.join(REPOSITORY, "benchmarks", "compare.py")
+from tests.benchmark_scripts import load_script, script_path
+
+COMPARE = script_path("compare")
 #: What the record file holds before the run appends to it.
 RECORD_HEAD = "# Benchmarks\n\nEarlier sections.\n"
-
-
-def load_compare():
-    """
-    Import C{benchmarks/compare.py} (C{benchmarks} is not a package).
-    """
-    spec = importlib.util.spec_from_file_location("compare", COMPARE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @functools.cache
 def run_compare():
     """
-    Run C{compare.py --small --json OUT --record FILE --keep} once for all
+    Run C{compare.py --small --json OUT --record FILE} once for all
     the tests that look at it.
 
     @return: the L{subprocess.CompletedProcess}, the JSON results (or
@@ -86,7 +76,7 @@ class CompareSmokeTests(SynchronousTestCase):
     def setUp(self):
         require_tools()
         self.result, self.results, self.recorded, self.directory = run_compare()
-        self.compare = load_compare()
+        self.compare = load_script("compare")
 
     def test_exit_status(self):
         """
@@ -176,7 +166,7 @@ Transfer/sec:      2.16MB
 """
 
     def setUp(self):
-        self.parse_wrk = load_compare().parse_wrk
+        self.parse_wrk = load_script("compare").parse_wrk
 
     def test_report(self):
         """
@@ -217,7 +207,7 @@ class SummaryTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.compare = load_compare()
+        self.compare = load_script("compare")
 
     def summary(self, figure: str, mine: list, theirs: list) -> dict:
         rows = self.compare.summarize({"txregistry": {figure: mine},
