@@ -41,8 +41,10 @@ Figures (C{--small} shrinks every size for a quick smoke run):
    through C{clear_refs} before the push) minus its C{VmRSS} just before.
    The target is absolute: under 64 MiB for txregistry in every run.
  - C{RSS after requests}: C{VmRSS} after C{--requests} (100,000) more
-   requests, made by C{wrk} cycling through manifests by tag, tag lists,
-   config blobs and catalog pages of every repository.  It is measured once,
+   requests, made by C{wrk} cycling through the manifest by tag, the tag
+   list and the config blob of every repository (not catalog pages:
+   Distribution 2.8 walks every repository before the C{last} of a later
+   page, seconds per request here).  It is measured once,
    at the end of the last run, so it is the server's memory after
    everything else too.
 
@@ -57,12 +59,14 @@ the client's set-up (generating blobs and images, hashing them).
 
 Every response is checked: pushes must answer C{201} with the digest,
 pulls the full length (and, in the warm-up, the right digest), C{wrk} runs
-must see no non-2xx response and no socket error, skopeo must exit 0.
+must see no non-2xx response and no socket error, skopeo must exit 0.  A
+workload that fails is reported, its figures are left out (C{null} in the
+JSON), the others go on, and the script exits with status 1.
 
 C{--json OUT} writes every raw number; C{--record FILE} appends a dated
 section with the machine's description and the table to C{FILE} (usually
 C{docs/benchmarks.md}).  The exit status is 0 when everything was
-measured, whether or not the targets are met.
+measured, whether or not the targets are met, 1 if a workload failed.
 
 Needs the project's environment (Twisted, PyYAML, cryptography) and the
 Debian packages C{wrk} and C{skopeo}; C{docker-registry} is optional.
@@ -80,7 +84,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 import attrs
 
@@ -447,6 +450,8 @@ class Benchmark:
                                                         attrs.astuple(args.sizes))))
         #: Whether the figures being measured are kept (not in the warm-up).
         self.recording = False
+        #: What failed, one line each.
+        self.failures = []
         self.details = {s.name: {} for s in servers}
         self._pushed = {}
         self._cycle_script = os.path.join(workdir, "cycle.lua")
@@ -539,8 +544,18 @@ class Benchmark:
         report.update(rss_before=before, rss_after=after)
         return {"rss_after_requests": after / MiB}, report
 
-    WORKLOADS = ("push_monolithic", "push_chunked", "pull", "manifest_get", "tags_list",
-                 "catalog", "skopeo", "push_memory", "requests_memory")
+    #: Each workload (a method) and the figures it measures.
+    WORKLOADS = {
+        "push_monolithic": ("push_monolithic",),
+        "push_chunked": ("push_chunked",),
+        "pull": ("pull",),
+        "manifest_get": ("manifest_get", "manifest_get_p99"),
+        "tags_list": ("tags_list",),
+        "catalog": ("catalog",),
+        "skopeo": ("skopeo_push", "skopeo_pull"),
+        "push_memory": ("push_peak_rss_growth",),
+        "requests_memory": ("rss_after_requests",),
+    }
 
     def _timed(self, server, action) -> tuple[float, dict]:
         """
@@ -664,10 +679,15 @@ class Benchmark:
                 continue
             for server in order:
                 progress(f"{label}: {workload} on {server.name}")
-                figures, details = getattr(self, workload)(server, label, sizes, data)
+                try:
+                    figures, details = getattr(self, workload)(server, label, sizes, data)
+                except Exception as error:
+                    progress(f"{label}: {workload} on {server.name} FAILED: {error}")
+                    self.failures.append(f"{label}: {workload} on {server.name}: {error}")
+                    figures, details = {}, {"failed": str(error)}
                 if record:
-                    for key, value in figures.items():
-                        self.results[server.name][key].append(value)
+                    for key in self.WORKLOADS[workload]:
+                        self.results[server.name][key].append(figures.get(key))
                     self.details[server.name].setdefault(workload, []).append(details)
 
 
@@ -679,15 +699,13 @@ def cycle_requests(store: dict, count: int) -> str:
     """
     The requests the RSS figure cycles through, one C{METHOD PATH} a line:
     for every repository its manifest by tag, its tag list and its config
-    blob, and a catalog page starting at every hundredth.
+    blob.
     """
     lines = []
     for index in range(count):
         name = repository_name(index)
         lines += [f"GET /v2/{name}/manifests/latest", f"GET /v2/{name}/tags/list",
                   f"GET /v2/{name}/blobs/{store['config']}"]
-        if index % 100 == 0:
-            lines.append(f"GET /v2/_catalog?n=100&last={urllib.parse.quote(name, safe='')}")
     return "\n".join(lines) + "\n"
 
 
@@ -719,9 +737,11 @@ def summarize(results: dict) -> list:
     ours = results.get("txregistry", {})
     theirs = results.get("distribution", {})
     for figure in FIGURES:
-        mine = ours.get(figure.key, [])
-        other = theirs.get(figure.key, [])
-        ratios = [a / b for a, b in zip(mine, other) if b]
+        # A failed measurement is None: left out, and so is its ratio.
+        ratios = [a / b for a, b in zip(ours.get(figure.key, []), theirs.get(figure.key, []))
+                  if a is not None and b]
+        mine = [v for v in ours.get(figure.key, []) if v is not None]
+        other = [v for v in theirs.get(figure.key, []) if v is not None]
         ratio = statistics.median(ratios) if ratios else None
         rows.append({
             "figure": figure.key,
@@ -796,7 +816,7 @@ def cpu_table(details: dict, distribution_label: str) -> str:
     for workload, label, unit, cost in measures:
         values = []
         for server in ("txregistry", "distribution"):
-            runs = details.get(server, {}).get(workload)
+            runs = [d for d in details.get(server, {}).get(workload, []) if "failed" not in d]
             values.append(f"{statistics.median(cost(d) for d in runs):,.2f}" if runs else "–")
         if values != ["–", "–"]:
             lines.append(f"| {label} | {unit} | {values[0]} | {values[1]} |")
@@ -848,10 +868,11 @@ def settings_text(args) -> str:
 
 
 def record(path: str, date: str, description: str, settings: str, command: str,
-           summary: str, cpu: str) -> None:
+           summary: str, cpu: str, failures: list) -> None:
     """
     Append a dated section to the Markdown file C{path}.
     """
+    failed = "".join(f"\n- failed: {failure}" for failure in failures)
     section = f"""
 ## {date}: txregistry against Distribution, side by side
 
@@ -868,7 +889,7 @@ txregistry/Distribution (only figures measured side by side compare).
 Server CPU time per unit of work (medians):
 
 {cpu}
-"""
+{failed}"""
     with open(path, "a") as out:
         out.write(section)
 
@@ -1046,9 +1067,14 @@ def main(argv=None) -> int:
                 "results": bench.results,
                 "details": bench.details,
                 "summary": summary_rows,
+                "failures": bench.failures,
             }, out, indent=2)
     if args.record:
-        record(args.record, date, description, settings, command, summary, cpu)
+        record(args.record, date, description, settings, command, summary, cpu,
+               bench.failures)
+    if bench.failures:
+        progress("failed:\n" + "\n".join(bench.failures))
+        return 1
     return 0
 
 

@@ -241,6 +241,14 @@ class SummaryTests(SynchronousTestCase):
         self.assertIs(self.summary("push_peak_rss_growth", [10, 63.9], [0, 0])["met"], True)
         self.assertIs(self.summary("push_peak_rss_growth", [10, 64], [100, 100])["met"], False)
 
+    def test_failed_measurements_left_out(self):
+        """
+        A failed measurement (C{None}) counts in no median and no ratio.
+        """
+        row = self.summary("tags_list", [None, 300.0, 100.0], [100.0, None, 100.0])
+        self.assertEqual(row["ratios"], [1.0])
+        self.assertEqual((row["txregistry"], row["distribution"]), (200.0, 100.0))
+
     def test_txregistry_alone(self):
         """
         Without Distribution there is no ratio, and a relative target is
