@@ -737,9 +737,11 @@ def summarize(results: dict) -> list:
     ours = results.get("txregistry", {})
     theirs = results.get("distribution", {})
     for figure in FIGURES:
-        # A failed measurement is None: left out, and so is its ratio.
+        # A failed measurement is None: left out, and so is its ratio.  An
+        # absolute target has no ratio (Distribution's growth may be 0.1 MiB).
+        absolute = figure.target is not None and figure.target[0] == "abs<"
         ratios = [a / b for a, b in zip(ours.get(figure.key, []), theirs.get(figure.key, []))
-                  if a is not None and b]
+                  if a is not None and b and not absolute]
         mine = [v for v in ours.get(figure.key, []) if v is not None]
         other = [v for v in theirs.get(figure.key, []) if v is not None]
         ratio = statistics.median(ratios) if ratios else None
