@@ -278,10 +278,16 @@ class Server:
 
     @property
     def pid(self) -> int:
+        """
+        The server's process id.
+        """
         return self.process.process.pid
 
     @property
     def address(self) -> str:
+        """
+        C{127.0.0.1:<port>}.
+        """
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -465,6 +471,9 @@ class Benchmark:
     # returns (figures, details).
 
     def push_monolithic(self, server, label, sizes, data):
+        """
+        C{POST}, then one C{PUT ?digest=} with the whole blob.
+        """
         source = data["monolithic"]
         source.rewind()
         name = f"bench/{label}"
@@ -474,6 +483,9 @@ class Benchmark:
         return {"push_monolithic": sizes.blob / MiB / seconds}, _transfer(sizes.blob, seconds, cpu)
 
     def push_chunked(self, server, label, sizes, data):
+        """
+        C{POST}, C{PATCH}es of C{sizes.chunk}, an empty C{PUT ?digest=}.
+        """
         source = data["chunked"]
         source.rewind()
         seconds, cpu = self._timed(server, lambda client: push_chunked(
@@ -481,6 +493,10 @@ class Benchmark:
         return {"push_chunked": sizes.blob / MiB / seconds}, _transfer(sizes.blob, seconds, cpu)
 
     def pull(self, server, label, sizes, data):
+        """
+        C{GET} of the blob of the monolithic push (pushed now if that
+        workload was not selected).
+        """
         source = data["monolithic"]
         if (server.name, label) not in self._pushed:
             self.push_monolithic(server, label, sizes, data)
@@ -493,19 +509,32 @@ class Benchmark:
         return {"pull": sizes.blob / MiB / seconds}, _transfer(sizes.blob, seconds, cpu)
 
     def manifest_get(self, server, label, sizes, data):
+        """
+        C{wrk} on a manifest by tag: requests/s and p99.
+        """
         report = self._wrk(server, sizes, f"/v2/{self.store['manifest_repository']}"
                                           "/manifests/latest")
         return {"manifest_get": report["rps"], "manifest_get_p99": report["p99_ms"]}, report
 
     def tags_list(self, server, label, sizes, data):
+        """
+        C{wrk} on the tag list of the repository with L{EXTRA_TAGS} tags.
+        """
         report = self._wrk(server, sizes, f"/v2/{self.store['tags_repository']}/tags/list")
         return {"tags_list": report["rps"]}, report
 
     def catalog(self, server, label, sizes, data):
+        """
+        C{wrk} on the catalog's first page of 100.
+        """
         report = self._wrk(server, sizes, "/v2/_catalog?n=100")
         return {"catalog": report["rps"]}, report
 
     def skopeo(self, server, label, sizes, data):
+        """
+        C{skopeo copy} of the run's image in, then out to a fresh layout,
+        checked by its manifest digest.
+        """
         image = data["image"]
         reference = f"docker://{server.address}/bench/skopeo-{label}:latest"
         copy = os.path.join(self.workdir, f"pulled-{server.name}-{label}")
@@ -520,6 +549,10 @@ class Benchmark:
                 {"push": push, "pull": pulled})
 
     def push_memory(self, server, label, sizes, data):
+        """
+        A streamed monolithic push of C{sizes.memory_push} bytes while the
+        server's memory is watched.
+        """
         client = Client("127.0.0.1", server.port)
         try:
             baseline = memory_status(server.pid)["VmRSS"]
@@ -533,6 +566,9 @@ class Benchmark:
         return {"push_peak_rss_growth": row["peak_growth"] / MiB}, row
 
     def requests_memory(self, server, label, sizes, data):
+        """
+        C{sizes.requests} requests over every repository, then C{VmRSS}.
+        """
         before = memory_status(server.pid)["VmRSS"]
         report = self._wrk(server, sizes, "/", requests=sizes.requests)
         if report["requests"] < sizes.requests:
