@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import shutil
 import sys
 import threading
 import time
@@ -558,6 +559,16 @@ def describe_machine(info: dict) -> str:
     """
     return (f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / GiB:.1f} GiB RAM, "
             f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}")
+
+
+def remove_workdir(workdir: str, keep: bool) -> None:
+    """
+    Remove a benchmark's temporary directory, or say where it is kept.
+    """
+    if keep:
+        progress(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def progress(message: str) -> None:

@@ -108,6 +108,7 @@ from benchmarks.common import (  # noqa: E402
     pull,
     push_chunked,
     push_monolithic,
+    remove_workdir,
     set_child_pythonpath,
 )
 from tests.integration.images import (  # noqa: E402
@@ -1065,10 +1066,7 @@ def main(argv=None) -> int:
             for server in servers:
                 server.stop()
     finally:
-        if args.keep:
-            progress(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     load_after = os.getloadavg()[0]
     info = machine()
     found = versions()

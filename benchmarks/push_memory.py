@@ -52,7 +52,6 @@ import argparse
 import functools
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -75,6 +74,7 @@ from benchmarks.common import (  # noqa: E402
     progress,
     pull,
     push,
+    remove_workdir,
     set_child_pythonpath,
     verify_head,
 )
@@ -209,10 +209,7 @@ def main(argv=None) -> int:
             raise
     finally:
         server.stop()
-        if args.keep:
-            progress(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     load_after = os.getloadavg()[0]
     info = machine()
     print(f"{describe_machine(info)}; "

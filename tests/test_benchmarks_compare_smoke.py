@@ -91,11 +91,16 @@ class CompareSmokeTests(SynchronousTestCase):
         ratio.
         """
         lines = self.result.stdout.splitlines()
-        header = [line for line in lines if line.startswith("| figure |")]
+        header = [index for index, line in enumerate(lines) if line.startswith("| figure |")]
         self.assertEqual(len(header), 1, self.result.stdout)
-        self.assertIn("| txregistry | Distribution", header[0])
+        self.assertIn("| txregistry | Distribution", lines[header[0]])
+        table = []
+        for line in lines[header[0]:]:
+            if not line.startswith("|"):
+                break
+            table.append(line)
         for figure in self.compare.FIGURES:
-            rows = [line for line in lines if line.startswith(f"| {figure.label} |")]
+            rows = [line for line in table if line.startswith(f"| {figure.label} |")]
             self.assertEqual(len(rows), 1, (figure.label, self.result.stdout))
             cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
             self.assertNotEqual(cells[2], "–", rows[0])
