@@ -5,7 +5,6 @@ size, as a subprocess against a real server.  Nothing here looks at timings.
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -15,18 +14,9 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PUSH_MEMORY = os.path.join(REPOSITORY, "benchmarks", "push_memory.py")
+from tests.benchmark_scripts import load_script, script_path
 
-
-def load_push_memory():
-    """
-    Import C{benchmarks/push_memory.py} (C{benchmarks} is not a package).
-    """
-    spec = importlib.util.spec_from_file_location("push_memory", PUSH_MEMORY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+PUSH_MEMORY = script_path("push_memory")
 
 
 def run_benchmark(script: str, *arguments: str):
@@ -119,7 +109,7 @@ class ParseSizeTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.parse_size = load_push_memory().parse_size
+        self.parse_size = load_script("push_memory").parse_size
 
     def test_units(self):
         """
