@@ -58,9 +58,8 @@ from urllib.parse import urlsplit
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from push_memory import (  # noqa: E402
+from benchmarks.common import (  # noqa: E402
     MiB,
     Client,
     cpu_seconds,

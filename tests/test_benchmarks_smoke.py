@@ -14,7 +14,7 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.benchmark_scripts import load_script, script_path
+from tests.benchmark_scripts import REPOSITORY, load_script, script_path
 
 PUSH_MEMORY = script_path("push_memory")
 
@@ -141,7 +141,7 @@ class AuthOverheadSmokeTests(SynchronousTestCase):
         output = os.path.join(tempfile.mkdtemp(prefix="auth-bench-"), "out.json")
         self.addCleanup(shutil.rmtree, os.path.dirname(output), True)
         result = subprocess.run(
-            [sys.executable, os.path.join(REPOSITORY, "benchmarks", "auth_overhead.py"),
+            [sys.executable, script_path("auth_overhead"),
              "--seconds", "0.2", "--cost", "4", "--json", output],
             capture_output=True, text=True, timeout=120,
             env=dict(os.environ, PYTHONPATH=REPOSITORY))
