@@ -13,7 +13,7 @@ from txregistry.api.app import RegistryAPI
 from txregistry.api.errors import render_error
 from txregistry.api.urls import URLBuilder
 from txregistry.config import Config, ConfigError
-from txregistry.gc.purge import UploadPurger
+from txregistry.gc.online import maintenance_claims, maintenance_services
 from txregistry.health import StorageHealth
 from txregistry.registry import errors
 from txregistry.registry.manifeststore import ValidationPolicy
@@ -138,7 +138,9 @@ class RegistryService(MultiService):
             read_only=storage.maintenance.readonly_enabled,
             validation=validation_policy(config),
         )
-        registry = Registry(self.driver, reactor, policy)
+        registry = Registry(
+            self.driver, reactor, policy, maintenance_claims(storage.maintenance, reactor)
+        )
         http = config.http
         self.api = RegistryAPI(
             registry,
@@ -161,11 +163,8 @@ class RegistryService(MultiService):
         )
         self.listener = Listener(listen_endpoint(http, reactor), self.site)
         self.listener.setServiceParent(self)
-        purging = storage.maintenance.uploadpurging
-        if purging.enabled and not policy.read_only:
-            UploadPurger(
-                self.driver, reactor, purging.age, purging.interval, purging.dryrun
-            ).setServiceParent(self)
+        for maintenance in maintenance_services(storage.maintenance, registry, reactor):
+            maintenance.setServiceParent(self)
 
     def _gate(self, request):
         if self._health.healthy or request.path == b"/":

@@ -97,6 +97,7 @@ class ManifestStore:
         @raise errors.RegistryError: C{MANIFEST_UNKNOWN} if the repository has
             no such revision or its bytes are gone.
         """
+        await self._blobs.claims.claim(digest)
         target = await read_link(self._driver, layout.revision_link(self.name, digest))
         raw = None if target is None else await self._blobs.get(target)
         if raw is None:
@@ -108,10 +109,13 @@ class ManifestStore:
         """
         Whether the repository has the manifest C{digest}.
         """
+        # Garbage collection removes a revision under the manifest's digest:
+        # claim before reading.
+        await self._blobs.claims.claim(digest)
         target = await read_link(self._driver, layout.revision_link(self.name, digest))
         return target is not None and await self._blobs.stat(target) is not None
 
-    async def _check_references(self, manifest: ParsedManifest) -> None:
+    async def _check_references(self, manifest: ParsedManifest, hold) -> None:
         problems = []
         for descriptor in manifest.layers:
             if descriptor.urls and not all(
@@ -128,13 +132,37 @@ class ManifestStore:
                 problems.append(
                     errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
                 )
+        problems.extend(await self._check_children(manifest, hold))
+        if problems:
+            raise errors.RegistryError.several(problems)
+
+    async def _check_children(self, manifest: ParsedManifest, hold) -> list:
+        problems = []
         for descriptor in manifest.required_manifests():
-            if self._policy.checks_child(descriptor) and not await self.exists(descriptor.digest):
+            if not self._policy.checks_child(descriptor):
+                continue
+            if not await self.exists(descriptor.digest):
                 problems.append(
                     errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
                 )
-        if problems:
-            raise errors.RegistryError.several(problems)
+            elif self._blobs.claims.active:
+                problems.extend(await self._check_held_child(descriptor.digest, hold))
+        return problems
+
+    async def _check_held_child(self, digest: Digest, hold) -> list:
+        """
+        With online garbage collection, what an index child refers to must
+        outlive the push as well: pin it, then check it is still there (a
+        collection may have removed it just before).
+        """
+        child = (await self.get(digest)).parsed
+        hold.pin(descriptor.digest for descriptor in child.references())
+        problems = [
+            errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
+            for descriptor in child.required_blobs()
+            if await self._layers.stat(descriptor.digest) is None
+        ]
+        return problems + await self._check_children(child, hold)
 
     async def put(self, reference: str, raw: bytes, content_type: str | None) -> ParsedManifest:
         """
@@ -157,16 +185,25 @@ class ManifestStore:
                     errors.DIGEST_INVALID,
                     detail=f"manifest digest {manifest.digest} does not match {expected}",
                 )
-        if self._policy.enabled:
-            await self._check_references(manifest)
-        await self._blobs.put(raw)
-        await write_link(self._driver, layout.revision_link(self.name, manifest.digest), manifest.digest)
-        if expected is not None and expected != manifest.digest:
-            await write_link(self._driver, layout.revision_link(self.name, expected), manifest.digest)
-        if manifest.subject is not None:
-            await self.referrers.add(manifest.subject.digest, manifest.digest)
-        if expected is None:
-            await self.tags.tag(reference, manifest.digest)
+        # Pinned until stored, so that online garbage collection cannot
+        # remove what this push refers to between the checks and the writes.
+        with self._blobs.claims.hold(
+            manifest.digest, *(descriptor.digest for descriptor in manifest.references())
+        ) as hold:
+            if self._policy.enabled:
+                await self._check_references(manifest, hold)
+            await self._blobs.put(raw)
+            await write_link(
+                self._driver, layout.revision_link(self.name, manifest.digest), manifest.digest
+            )
+            if expected is not None and expected != manifest.digest:
+                await write_link(
+                    self._driver, layout.revision_link(self.name, expected), manifest.digest
+                )
+            if manifest.subject is not None:
+                await self.referrers.add(manifest.subject.digest, manifest.digest)
+            if expected is None:
+                await self.tags.tag(reference, manifest.digest)
         return manifest
 
     async def delete(self, digest: Digest) -> None:
