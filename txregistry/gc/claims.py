@@ -65,12 +65,7 @@ class Hold:
 class Claims:
     """
     The claims of this process, for the online garbage collector.
-
-    @ivar active: C{True}: the API must protect what it uses (L{NoClaims}
-        says C{False}).
     """
-
-    active = True
 
     def __init__(self, clock):
         """
@@ -159,8 +154,6 @@ class NoClaims:
     the offline collector, which runs alone): nothing is recorded and every
     deletion window opens.
     """
-
-    active = False
 
     def claim(self, digest) -> Deferred:
         """

@@ -115,7 +115,7 @@ class ManifestStore:
         target = await read_link(self._driver, layout.revision_link(self.name, digest))
         return target is not None and await self._blobs.stat(target) is not None
 
-    async def _check_references(self, manifest: ParsedManifest, hold) -> None:
+    async def _check_references(self, manifest: ParsedManifest) -> None:
         problems = []
         for descriptor in manifest.layers:
             if descriptor.urls and not all(
@@ -132,37 +132,13 @@ class ManifestStore:
                 problems.append(
                     errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
                 )
-        problems.extend(await self._check_children(manifest, hold))
-        if problems:
-            raise errors.RegistryError.several(problems)
-
-    async def _check_children(self, manifest: ParsedManifest, hold) -> list:
-        problems = []
         for descriptor in manifest.required_manifests():
-            if not self._policy.checks_child(descriptor):
-                continue
-            if not await self.exists(descriptor.digest):
+            if self._policy.checks_child(descriptor) and not await self.exists(descriptor.digest):
                 problems.append(
                     errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
                 )
-            elif self._blobs.claims.active:
-                problems.extend(await self._check_held_child(descriptor.digest, hold))
-        return problems
-
-    async def _check_held_child(self, digest: Digest, hold) -> list:
-        """
-        With online garbage collection, what an index child refers to must
-        outlive the push as well: pin it, then check it is still there (a
-        collection may have removed it just before).
-        """
-        child = (await self.get(digest)).parsed
-        hold.pin(descriptor.digest for descriptor in child.references())
-        problems = [
-            errors.ErrorDetail(errors.MANIFEST_BLOB_UNKNOWN, detail=str(descriptor.digest))
-            for descriptor in child.required_blobs()
-            if await self._layers.stat(descriptor.digest) is None
-        ]
-        return problems + await self._check_children(child, hold)
+        if problems:
+            raise errors.RegistryError.several(problems)
 
     async def put(self, reference: str, raw: bytes, content_type: str | None) -> ParsedManifest:
         """
@@ -189,9 +165,9 @@ class ManifestStore:
         # remove what this push refers to between the checks and the writes.
         with self._blobs.claims.hold(
             manifest.digest, *(descriptor.digest for descriptor in manifest.references())
-        ) as hold:
+        ):
             if self._policy.enabled:
-                await self._check_references(manifest, hold)
+                await self._check_references(manifest)
             await self._blobs.put(raw)
             await write_link(
                 self._driver, layout.revision_link(self.name, manifest.digest), manifest.digest
