@@ -18,7 +18,7 @@ from txregistry.health import StorageHealth
 from txregistry.registry import errors
 from txregistry.registry.manifeststore import ValidationPolicy
 from txregistry.registry.registry import Registry, RegistryPolicy
-from txregistry.storage.plugins import get_driver_factory
+from txregistry.storage.plugins import create_driver
 from txregistry.web.site import RegistrySite
 
 _log = Logger()
@@ -53,17 +53,6 @@ def validation_policy(config: Config) -> ValidationPolicy:
         index_platforms=validation.index_platforms,
         platform_list=frozenset(validation.platform_list),
     )
-
-
-def create_driver(config: Config, reactor):
-    """
-    The storage driver the configuration names, found among the plugins.
-
-    @raise ConfigError: unknown driver or invalid parameters.
-    """
-    factory = get_driver_factory(config.storage.driver)
-    factory.validate(config.storage.parameters)
-    return factory.create(config.storage.parameters, reactor)
 
 
 class Listener(Service):

@@ -19,9 +19,10 @@ from twisted.internet.task import react
 from txregistry.config import ConfigError, load_config
 from txregistry.gc.collect import Options, Report, collect
 from txregistry.gc.mark import GarbageCollectionError
+from txregistry.storage.plugins import create_driver
 
 #: Storage calls the offline collector keeps in flight.
-CONCURRENCY = 32
+CONCURRENCY = 16
 #: Seconds between two updates of the progress line.
 PROGRESS_INTERVAL = 0.1
 
@@ -129,10 +130,6 @@ def summary(result, dry_run: bool) -> list[str]:
 
 
 async def _collect(reactor, arguments, out, err) -> None:
-    # Imported here: the service brings Klein, which installs the global
-    # reactor, and "txregistry serve" must leave that to twistd.
-    from txregistry.service import create_driver
-
     try:
         config = load_config(arguments.config, os.environ, supported_only=False)
         driver = create_driver(config, reactor)
