@@ -34,7 +34,6 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,6 +153,15 @@ class RootWriter:
             self.random_blob()
 
 
+def copy_root(root: str, copy: str) -> None:
+    """
+    Replace C{copy} with a copy of C{root} (C{rm} and C{cp} are much faster
+    than Python's for a hundred thousand small files).
+    """
+    subprocess.run(["rm", "-rf", copy], check=True)
+    subprocess.run(["cp", "-a", root, copy], check=True)
+
+
 def run_tool(argv: list, output: str) -> dict:
     """
     Run a collector to its end, output to a file; measure it.
@@ -196,8 +204,7 @@ def offline(workdir: str, root: str, distribution: str | None, progress) -> list
     for flags in ([], ["-m"]):
         for name, argv in collectors(distribution):
             copy = os.path.join(workdir, "copy")
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(root, copy, symlinks=True)
+            copy_root(root, copy)
             config = os.path.join(workdir, "copy.yml")
             with open(config, "w") as f:
                 yaml.safe_dump({"version": 0.1,
@@ -213,8 +220,7 @@ def online(workdir: str, root: str, interval: float, progress) -> dict:
     Time requests while txregistry collects garbage on a copy of C{root}.
     """
     copy = os.path.join(workdir, "online")
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(root, copy, symlinks=True)
+    copy_root(root, copy)
     config = base_config(copy)
     config["log"]["level"] = "info"
     config["storage"]["maintenance"] = {
@@ -228,22 +234,22 @@ def online(workdir: str, root: str, interval: float, progress) -> dict:
         session = requests.Session()
         latencies = []
         progress("online: timing GET /v2/ while the first collection runs")
-        deadline = time.monotonic() + interval + 600
+        deadline = time.monotonic() + interval + 1800
         while "garbage collection deleted" not in server.log():
             if time.monotonic() > deadline:
                 raise RuntimeError("no collection ended:\n" + server.log()[-3000:])
             started = time.monotonic()
             session.get(f"{server.url}/v2/", timeout=30).raise_for_status()
-            latencies.append(time.monotonic() - started)
+            latencies.append((started, time.monotonic() - started))
             time.sleep(0.01)
+        ended = time.monotonic()
         line = next(line for line in server.log().splitlines()
                     if "garbage collection deleted" in line)
     finally:
         server.stop()
     seconds = float(re.search(r"in ([\d.]+) s;", line).group(1))
     # Only the requests made while the collection ran count.
-    during = latencies[-max(1, int(seconds / 0.011)):]
-    during.sort()
+    during = sorted(latency for started, latency in latencies if started >= ended - seconds)
     return {"collection_seconds": seconds, "requests": len(during),
             "max_ms": during[-1] * 1000, "p99_ms": during[int(len(during) * 0.99)] * 1000,
             "median_ms": during[len(during) // 2] * 1000, "log": line.split("] ", 1)[-1]}
@@ -313,7 +319,7 @@ def main(argv=None) -> int:
         if args.keep:
             progress(f"kept {workdir}")
         else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            subprocess.run(["rm", "-rf", workdir], check=False)
     info = _load_push_memory().machine()
     print(f"{info['cpus']} CPUs ({info['cpu']}), {info['memory'] / 2**30:.1f} GiB RAM, "
           f"Linux {info['kernel']}, Python {info['python']}, Twisted {info['twisted']}")

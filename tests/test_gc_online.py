@@ -156,6 +156,45 @@ class InterleavingCase(SynchronousTestCase):
         self.age()
         return layer, config
 
+    def push_during_run(self) -> tuple[Deferred, Digest]:
+        """
+        Start a collection, and once it has read the repository push a
+        manifest using old blobs nothing referred to.
+
+        @return: the collection and the layer.
+        """
+        layer, config = self.old_blobs()
+        gate = self.collector.gate("walk", layout.BLOBS)
+        run = self.start()
+        self.assertTrue(gate.reached)
+        body = image_manifest(config, [layer])
+        reply = self.client.request("PUT", "/v2/app/manifests/v1", body,
+                                    {"Content-Type": [OCI_MANIFEST]})
+        self.assertEqual(reply.code, 201)
+        gate.open()
+        self.successResultOf(run)
+        return body, layer
+
+    def tag_during_run(self):
+        """
+        With C{delete_untagged}: an old untagged index (of an untagged
+        child) is tagged by a push while a collection reads manifests.
+
+        @return: the collection's result and the child's digest.
+        """
+        child = self.tree.image("app", [b"child layer"])
+        index = self.tree.index("app", [child])
+        self.age()
+        raw = self.successResultOf(self.store.get_content(layout.blob_data(index)))
+        gate = self.collector.gate("get_content", layout.blob_data(index))
+        run = self.start(delete_untagged=True)
+        self.assertTrue(gate.reached)
+        reply = self.client.request("PUT", "/v2/app/manifests/multi", raw,
+                                    {"Content-Type": ["application/vnd.oci.image.index.v1+json"]})
+        self.assertEqual(reply.code, 201)
+        gate.open()
+        return self.successResultOf(run), child
+
 
 class InterleavingTests(InterleavingCase):
     """
@@ -195,17 +234,8 @@ class InterleavingTests(InterleavingCase):
         A manifest pushed after the collection read the repository, using
         old blobs nothing else refers to, keeps them: the push claimed them.
         """
-        layer, config = self.old_blobs()
-        gate = self.collector.gate("walk", layout.BLOBS)
-        run = self.start()
-        self.assertTrue(gate.reached)
-        body = image_manifest(config, [layer])
-        reply = self.client.request("PUT", "/v2/app/manifests/v1", body,
-                                    {"Content-Type": [OCI_MANIFEST]})
-        self.assertEqual(reply.code, 201)
-        gate.open()
-        self.successResultOf(run)
-        self.assertTrue(self.blob_exists(layer) and self.blob_exists(config))
+        body, layer = self.push_during_run()
+        self.assertTrue(self.blob_exists(layer) and self.blob_exists(Digest.of(b"{}")))
         self.assertEqual(self.client.request("GET", "/v2/app/manifests/v1").body, body)
 
     def test_pushWaitsForDeletion(self):
@@ -263,18 +293,7 @@ class InterleavingTests(InterleavingCase):
         With C{delete_untagged}: an untagged index (and its untagged child)
         tagged by a push while the collection reads manifests stays whole.
         """
-        child = self.tree.image("app", [b"child layer"])
-        index = self.tree.index("app", [child])
-        self.age()
-        raw = self.successResultOf(self.store.get_content(layout.blob_data(index)))
-        gate = self.collector.gate("get_content", layout.blob_data(index))
-        run = self.start(delete_untagged=True)
-        self.assertTrue(gate.reached)
-        reply = self.client.request("PUT", "/v2/app/manifests/multi", raw,
-                                    {"Content-Type": ["application/vnd.oci.image.index.v1+json"]})
-        self.assertEqual(reply.code, 201)
-        gate.open()
-        result = self.successResultOf(run)
+        result, child = self.tag_during_run()
         self.assertEqual((result.manifests_claimed, result.manifests_deleted), (1, 0))
         self.assertEqual(self.client.request("GET", f"/v2/app/manifests/{child}").code, 200)
         self.assertTrue(self.blob_exists(Digest.of(b"child layer")))
@@ -309,14 +328,7 @@ class UnprotectedInterleavingTests(InterleavingCase):
         A manifest pushed after the collection read the repository loses
         its old blobs: the image no longer pulls.
         """
-        layer, config = self.old_blobs()
-        gate = self.collector.gate("walk", layout.BLOBS)
-        run = self.start()
-        reply = self.client.request("PUT", "/v2/app/manifests/v1", image_manifest(config, [layer]),
-                                    {"Content-Type": [OCI_MANIFEST]})
-        self.assertEqual(reply.code, 201)
-        gate.open()
-        self.successResultOf(run)
+        _, layer = self.push_during_run()
         self.assertFalse(self.blob_exists(layer))
 
     def test_headClaims(self):
@@ -333,17 +345,7 @@ class UnprotectedInterleavingTests(InterleavingCase):
         An untagged index tagged while the collection reads manifests loses
         its revision: the tag points at nothing.
         """
-        child = self.tree.image("app", [b"child layer"])
-        index = self.tree.index("app", [child])
-        self.age()
-        raw = self.successResultOf(self.store.get_content(layout.blob_data(index)))
-        gate = self.collector.gate("get_content", layout.blob_data(index))
-        run = self.start(delete_untagged=True)
-        reply = self.client.request("PUT", "/v2/app/manifests/multi", raw,
-                                    {"Content-Type": ["application/vnd.oci.image.index.v1+json"]})
-        self.assertEqual(reply.code, 201)
-        gate.open()
-        self.successResultOf(run)
+        self.tag_during_run()
         self.assertEqual(self.client.request("GET", "/v2/app/manifests/multi").code, 404)
 
 

@@ -44,6 +44,7 @@ DURATION = 60.0
 INTERVAL = "1s"
 DELAY = 2.0
 PUSHERS = 4
+DELETERS = 2
 REPOSITORIES = ("stress/a", "stress/b", "stress/c", "stress/d")
 #: Shared layers kept for reuse at most.
 SHARED = 40
@@ -308,25 +309,24 @@ class Pusher:
 
 def delete_loop(workload: Workload, seed: int) -> None:
     """
-    Delete a random tagged manifest by digest about once a second
-    (a referrer may be collected once its subject is deleted).
+    Delete a random tagged manifest by digest every two seconds or so (a
+    referrer may be collected once its subject is deleted).
     """
     chooser = random.Random(seed)
     session = requests.Session()
     try:
-        while not workload.stop.wait(chooser.uniform(0.5, 1.5)):
+        while not workload.stop.wait(chooser.uniform(1.0, 3.0)):
             with workload.lock:
                 alive = [p for p in workload.pushed if p.tag is not None
                          and (p.repository, p.digest) not in workload.deleted]
-            if not alive:
-                continue
-            victim = chooser.choice(alive)
+                if not alive:
+                    continue
+                victim = chooser.choice(alive)
+                workload.deleted.add((victim.repository, victim.digest))
             reply = session.delete(
                 f"{workload.url}/v2/{victim.repository}/manifests/{victim.digest}", timeout=30)
             if reply.status_code != 202:
                 raise AssertionError(f"DELETE {victim}: {reply.status_code} {reply.text}")
-            with workload.lock:
-                workload.deleted.add((victim.repository, victim.digest))
     except Exception:
         workload.fail(traceback.format_exc())
 
@@ -425,7 +425,8 @@ class OnlineGarbageCollectionStressTests(SynchronousTestCase):
     def run_workload(self) -> None:
         threads = [threading.Thread(target=Pusher(self.workload, SEED + n).run)
                    for n in range(PUSHERS)]
-        threads.append(threading.Thread(target=delete_loop, args=(self.workload, SEED - 1)))
+        threads += [threading.Thread(target=delete_loop, args=(self.workload, SEED - 1 - n))
+                    for n in range(DELETERS)]
         threads.append(threading.Thread(target=probe_loop, args=(self.workload,)))
         self.addCleanup(self.workload.stop.set)
         for thread in threads:

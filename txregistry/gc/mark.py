@@ -75,6 +75,22 @@ class RepositoryContents:
     referrers: dict = attrs.Factory(dict)
 
 
+async def _link_target(driver, contents: RepositoryContents, named: Digest,
+                       directory: str) -> Digest | None:
+    """
+    The digest the link in C{directory} (for the digest C{named}) holds;
+    alias links are recorded in C{contents}.
+    """
+    # A sha256 link holds its own digest (Distribution writes it so): only
+    # alias links need reading.
+    if named.algorithm == "sha256":
+        return named
+    target = await read_link(driver, f"{directory}/link")
+    if target is not None and target != named:
+        contents.aliases[named] = target
+    return target
+
+
 async def _read_revisions(driver, contents: RepositoryContents) -> None:
     base = layout.revisions_dir(contents.name)
     for named in await list_digest_dirs(driver, base):
@@ -83,15 +99,9 @@ async def _read_revisions(driver, contents: RepositoryContents) -> None:
             info = await driver.stat(f"{directory}/link")
         except PathNotFoundError:
             continue  # a manifest deleted through the API leaves its directory
-        # A sha256 link holds its own digest (Distribution writes it so):
-        # only alias links need reading.
-        target = named if named.algorithm == "sha256" else await read_link(
-            driver, f"{directory}/link"
-        )
+        target = await _link_target(driver, contents, named, directory)
         if target is None:
             continue
-        if target != named:
-            contents.aliases[named] = target
         contents.revisions.setdefault(target, []).append(directory)
         contents.revision_mtimes[target] = max(
             info.mtime, contents.revision_mtimes.get(target, info.mtime)
@@ -102,14 +112,9 @@ async def _read_layers(driver, contents: RepositoryContents) -> None:
     base = layout.layers_dir(contents.name)
     for named in await list_digest_dirs(driver, base):
         directory = f"{base}/{named.algorithm}/{named.encoded}"
-        target = named if named.algorithm == "sha256" else await read_link(
-            driver, f"{directory}/link"
-        )
-        if target is None:
-            continue
-        if target != named:
-            contents.aliases[named] = target
-        contents.layers.setdefault(target, []).append(directory)
+        target = await _link_target(driver, contents, named, directory)
+        if target is not None:
+            contents.layers.setdefault(target, []).append(directory)
 
 
 async def _read_tags(driver, contents: RepositoryContents) -> None:
@@ -164,10 +169,12 @@ class Inventory:
     @ivar repositories: the L{RepositoryContents}, in catalog order.
     @ivar manifests: manifest digest to its L{ManifestLinks}, for every
         revision whose bytes are stored.
+    @ivar holders: manifest digest to the L{RepositoryContents} holding it.
     """
 
     repositories: list[RepositoryContents]
     manifests: dict
+    holders: dict
 
 
 async def read_inventory(driver, tags: bool, limit: int, slicer, report) -> Inventory:
@@ -198,15 +205,18 @@ async def read_inventory(driver, tags: bool, limit: int, slicer, report) -> Inve
         report.progress("reading manifests", len(manifests), len(wanted))
 
     await for_each(wanted, load, limit, slicer)
+    holders = {}
     for contents in ordered:
+        await slicer.tick()
         for digest in contents.revisions:
             links = manifests.get(digest)
             if links is None:
                 continue  # its bytes are gone: not a manifest (Distribution skips it)
             contents.manifests[digest] = links
+            holders.setdefault(digest, []).append(contents)
             if links.subject is not None:
                 contents.referrers.setdefault(links.subject, []).append(digest)
-    return Inventory(ordered, manifests)
+    return Inventory(ordered, manifests, holders)
 
 
 class Marker:
@@ -232,11 +242,7 @@ class Marker:
         self._report = report
         self.marked = set()
         self.kept = {contents.name: set() for contents in inventory.repositories}
-        self._holders = {}
-        if untagged:
-            for contents in inventory.repositories:
-                for digest in contents.manifests:
-                    self._holders.setdefault(digest, []).append(contents)
+        self._holders = inventory.holders if untagged else {}
 
     def roots(self):
         """

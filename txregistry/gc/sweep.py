@@ -101,6 +101,7 @@ class Sweeper:
         unmarked = [digest for digest in stored if digest not in self._marker.marked]
         links = {}
         for contents in self._inventory.repositories:
+            await self._slicer.tick()
             for target, directories in contents.layers.items():
                 if target not in self._marker.marked:
                     links.setdefault(target, []).extend(
