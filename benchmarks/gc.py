@@ -215,9 +215,16 @@ def offline(workdir: str, root: str, distribution: str | None, progress) -> list
     return rows
 
 
+def _latency(latencies: list) -> dict:
+    ordered = sorted(latencies)
+    return {"requests": len(ordered), "median_ms": ordered[len(ordered) // 2] * 1000,
+            "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000, "max_ms": ordered[-1] * 1000}
+
+
 def online(workdir: str, root: str, interval: float, progress) -> dict:
     """
-    Time requests while txregistry collects garbage on a copy of C{root}.
+    Time requests to txregistry on a copy of C{root}: from its start until
+    its first collection starts (the baseline), then while it runs.
     """
     copy = os.path.join(workdir, "online")
     copy_root(root, copy)
@@ -228,12 +235,14 @@ def online(workdir: str, root: str, interval: float, progress) -> dict:
         "gc": {"enabled": True, "interval": f"{interval}s", "delay": "0s",
                "deleteuntagged": True},
     }
-    server = RegistryProcess(config, workdir)
+    os.makedirs(os.path.join(workdir, "server"))
+    server = RegistryProcess(config, os.path.join(workdir, "server"))
     server.start()
     try:
         session = requests.Session()
         latencies = []
-        progress("online: timing GET /v2/ while the first collection runs")
+        progress(f"online: timing GET /v2/ for {interval} s, then while the first "
+                 f"collection runs")
         deadline = time.monotonic() + interval + 1800
         while "garbage collection deleted" not in server.log():
             if time.monotonic() > deadline:
@@ -248,11 +257,14 @@ def online(workdir: str, root: str, interval: float, progress) -> dict:
     finally:
         server.stop()
     seconds = float(re.search(r"in ([\d.]+) s;", line).group(1))
-    # Only the requests made while the collection ran count.
-    during = sorted(latency for started, latency in latencies if started >= ended - seconds)
-    return {"collection_seconds": seconds, "requests": len(during),
-            "max_ms": during[-1] * 1000, "p99_ms": during[int(len(during) * 0.99)] * 1000,
-            "median_ms": during[len(during) // 2] * 1000, "log": line.split("] ", 1)[-1]}
+    began = ended - seconds
+    return {
+        "collection_seconds": seconds,
+        "baseline": _latency([latency for started, latency in latencies
+                              if latencies[0][0] + 1 <= started < began - 0.5]),
+        "during": _latency([latency for started, latency in latencies if started >= began]),
+        "log": line.split("] ", 1)[-1],
+    }
 
 
 def table(rows: list) -> str:
@@ -314,7 +326,7 @@ def main(argv=None) -> int:
         progress(f"wrote {writer.manifests} manifests and {writer.blobs} blobs in "
                  f"{time.monotonic() - started:.0f} s")
         rows = offline(workdir, root, distribution, progress)
-        latency = online(workdir, root, 2.0, progress) if args.online else None
+        latency = online(workdir, root, 10.0, progress) if args.online else None
     finally:
         if args.keep:
             progress(f"kept {workdir}")
@@ -327,9 +339,13 @@ def main(argv=None) -> int:
           f"{args.repositories} repositories")
     print(table(rows))
     if latency is not None:
-        print(f"online (deleteuntagged, delay 0s): collection {latency['collection_seconds']:.1f} s; "
-              f"{latency['requests']} GET /v2/ meanwhile: median {latency['median_ms']:.1f} ms, "
-              f"99th percentile {latency['p99_ms']:.1f} ms, max {latency['max_ms']:.1f} ms")
+        print(f"online (deleteuntagged, delay 0s): collection {latency['collection_seconds']:.1f} s")
+        print("| GET /v2/ | requests | median ms | 99th percentile ms | max ms |\n"
+              "| --- | --- | --- | --- | --- |")
+        for phase in ("baseline", "during"):
+            row = latency[phase]
+            print(f"| {phase} | {row['requests']} | {row['median_ms']:.1f} | "
+                  f"{row['p99_ms']:.1f} | {row['max_ms']:.1f} |")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

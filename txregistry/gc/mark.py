@@ -195,7 +195,7 @@ async def read_inventory(driver, tags: bool, limit: int, slicer, report) -> Inve
 
     await for_each(names, read, limit, slicer)
     ordered = [repositories[name] for name in names]
-    wanted = sorted({digest for contents in ordered for digest in contents.revisions})
+    wanted = list({digest for contents in ordered for digest in contents.revisions})
     manifests = {}
 
     async def load(digest):
@@ -298,7 +298,8 @@ class Marker:
         remaining = {digest for digest in contents.manifests if digest not in kept}
         order = []
         visited = set()
-        for start in sorted(remaining):
+        # Sorted for a stable order (by text: comparing attrs instances is slow).
+        for start in sorted(remaining, key=str):
             if start in visited:
                 continue
             visited.add(start)

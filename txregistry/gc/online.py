@@ -22,7 +22,7 @@ from txregistry.gc.work import Slicer, Stopped
 _log = Logger()
 
 #: Storage calls a collection keeps in flight while the registry serves.
-CONCURRENCY = 8
+CONCURRENCY = 4
 
 
 class _LoggingReport(Report):

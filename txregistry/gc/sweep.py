@@ -98,7 +98,10 @@ class Sweeper:
         """
         stored = await list_blobs(self._driver, self._slicer)
         self._result.blobs_marked = len(self._marker.marked)
-        unmarked = [digest for digest in stored if digest not in self._marker.marked]
+        unmarked = []
+        for start in range(0, len(stored), 1000):
+            await self._slicer.tick()
+            unmarked.extend(d for d in stored[start:start + 1000] if d not in self._marker.marked)
         links = {}
         for contents in self._inventory.repositories:
             await self._slicer.tick()
@@ -115,7 +118,7 @@ class Sweeper:
             self._report.progress("sweeping blobs", len(done), len(unmarked))
 
         await for_each(unmarked, sweep, self._options.concurrency, self._slicer)
-        await for_each(sorted(links.items()), self._sweep_dangling,
+        await for_each(list(links.items()), self._sweep_dangling,
                        self._options.concurrency, self._slicer)
 
     async def _sweep_blob(self, digest: Digest, links: list) -> None:
