@@ -197,12 +197,14 @@ async def read_inventory(driver, tags: bool, limit: int, slicer, report) -> Inve
     ordered = [repositories[name] for name in names]
     wanted = list({digest for contents in ordered for digest in contents.revisions})
     manifests = {}
+    loaded = []
 
     async def load(digest):
         links = await _load_manifest(driver, digest)
         if links is not None:
             manifests[digest] = links
-        report.progress("reading manifests", len(manifests), len(wanted))
+        loaded.append(digest)
+        report.progress("reading manifests", len(loaded), len(wanted))
 
     await for_each(wanted, load, limit, slicer)
     holders = {}
