@@ -1,8 +1,9 @@
 """
 txregistry's C{garbage-collect} against Distribution's (Debian's
 C{docker-registry garbage-collect}, 2.8): content pushed through
-txregistry by skopeo and plain HTTP, then the same root collected by each
-tool on its own copy, and the files each deleted compared.
+txregistry by skopeo and plain HTTP (and, for what pushes cannot produce,
+roots written file by file), then the same root collected by each tool on
+its own copy, and the files each deleted compared.
 
 The differences allowed are exactly those C{docs/gc.md} lists: txregistry
 also removes the C{_layers} links to the blobs it deletes (and, with
@@ -22,6 +23,7 @@ import requests
 import yaml
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.gc_trees import Tree, directory_writer
 from tests.integration.clients import Skopeo, list_referrers, push_blob, run
 from tests.integration.harness import (
     OCI_CONFIG,
@@ -33,6 +35,7 @@ from tests.integration.harness import (
 )
 from tests.integration.images import read_oci_layout, sample_image, sample_index
 from tests.integration.processes import RegistryProcess, base_config, require_tool
+from txregistry.registry.reference import Digest
 
 V2 = os.path.join("docker", "registry", "v2")
 APP = "compat/app"
@@ -245,3 +248,84 @@ class CompareWithDistributionTests(SynchronousTestCase):
         self.assertEqual(read_oci_layout(pulled, "multi")["_digest"], self.index)
         listed = list_referrers(registry.url, APP, self.v1).json()["manifests"]
         self.assertEqual([d["digest"] for d in listed], [self.v1_signature])
+
+
+class HandBuiltRootTests(SynchronousTestCase):
+    """
+    The differences that pushes through a registry cannot produce, on roots
+    written file by file: each tool on its own copy.
+    """
+
+    def setUp(self):
+        self.distribution = require_tool("docker-registry")
+        self.scratch = temporary_directory(self, "txregistry-gc-compat-")
+        self.root = os.path.join(self.scratch, "root")
+        self.tree = Tree(directory_writer(self.root))
+
+    def collect(self, *flags: str) -> tuple:
+        """
+        Run both tools on copies of the root.
+
+        @return: Distribution's exit status, the files it deleted, and those
+            txregistry deleted.
+        """
+        original = files(self.root)
+        statuses, deleted = [], []
+        for name, argv in (("distribution", [self.distribution, "garbage-collect"]),
+                           ("txregistry", [sys.executable, "-m", "txregistry",
+                                           "garbage-collect", "-q"])):
+            copy = os.path.join(self.scratch, name)
+            shutil.copytree(self.root, copy)
+            config = os.path.join(self.scratch, f"{name}.yml")
+            with open(config, "w") as f:
+                yaml.safe_dump({"version": 0.1,
+                                "storage": {"filesystem": {"rootdirectory": copy}}}, f)
+            result = run(argv + list(flags) + [config], check=name == "txregistry")
+            statuses.append(result.returncode)
+            deleted.append(original - files(copy))
+        return statuses[0], deleted[0], deleted[1]
+
+    def test_noTags(self):
+        """
+        With C{-m}, a repository that never had a tag stops Distribution
+        2.8 with an error; txregistry deletes its manifests.
+        """
+        image = self.tree.image("notags", [b"layer"])
+        status, theirs, ours = self.collect("-m")
+        self.assertNotEqual(status, 0)
+        self.assertEqual(theirs, set())
+        self.assertIn(f"blobs/sha256/{image.encoded[:2]}/{image.encoded}/data", ours)
+
+    def test_sha512Layer(self):
+        """
+        A layer named by its sha512 digest: Distribution deletes the sha256
+        blob behind it, txregistry keeps it.
+        """
+        content = b"pushed as sha512"
+        canonical = self.tree.blob(content)
+        self.tree.link("app", canonical)
+        alias = Digest.of(content, "sha512")
+        self.tree.link("app", alias, target=canonical)
+        self.tree.image("app", [alias], tag="v1")
+        _, theirs, ours = self.collect()
+        path = f"blobs/sha256/{canonical.encoded[:2]}/{canonical.encoded}/data"
+        self.assertIn(path, theirs)
+        self.assertEqual(ours, set())
+
+    def test_keptElsewhere(self):
+        """
+        With C{-m}, a manifest untagged in one repository and tagged in
+        another: Distribution 2.8 deletes the untagged revision, txregistry
+        keeps it (as Distribution 3 does).
+        """
+        layer = self.tree.layer("one", b"layer")
+        config = self.tree.layer("one", b"config")
+        for digest in (layer, config):
+            self.tree.link("two", digest)
+        self.tree.image("one", [layer], tag="v1", config=config)
+        shared = self.tree.image("two", [layer], config=config)
+        self.tree.image("two", [b"tagged in two"], tag="v1")
+        _, theirs, ours = self.collect("-m")
+        self.assertEqual(
+            theirs, {f"repositories/two/_manifests/revisions/sha256/{shared.encoded}/link"})
+        self.assertEqual(ours, set())
