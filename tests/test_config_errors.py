@@ -593,7 +593,7 @@ class UnknownKeyTests(SynchronousTestCase):
             http={"addr": ":6000", "bogus": 1, "tls": {"minversion": "tls1.2"}},
             log={"accesslog": {"disabled": True, "format": "combined"}},
             storage={"inmemory": None, "delete": {"enabled": True, "soft": True},
-                     "maintenance": {"gc": {}}},
+                     "maintenance": {"vacuum": {}}},
             notifications={"endpoints": [{"disabled": True, "retries": 3}]},
         ))
         self.assertEqual(config.http.addr, ":6000")
@@ -605,7 +605,7 @@ class UnknownKeyTests(SynchronousTestCase):
             "unknown key log.accesslog.format ignored",
             "unknown key notifications.endpoints[0].retries ignored",
             "unknown key storage.delete.soft ignored",
-            "unknown key storage.maintenance.gc ignored",
+            "unknown key storage.maintenance.vacuum ignored",
         ])
 
     def test_caseSensitive(self):

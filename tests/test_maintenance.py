@@ -86,6 +86,57 @@ class PurgeTests(SynchronousTestCase):
         sessions = self.successResultOf(ensureDeferred(find_sessions(self.driver)))
         self.assertEqual(len(sessions), 2)
 
+    def test_recentlyWritten(self):
+        """
+        A session started long ago but written to recently is in use, not
+        abandoned: its age counts from the last write.
+        """
+        upload_id = self.start("a", 0)
+        self.clock.advance(10 * HOUR)
+        appender = self.successResultOf(ensureDeferred(self.uploads.open("a", upload_id)))
+        self.successResultOf(appender.write(b"chunk"))
+        self.successResultOf(ensureDeferred(appender.close()))
+        now = 10 * HOUR + 60
+        removed = self.successResultOf(
+            ensureDeferred(purge_uploads(self.driver, now, age=HOUR, uploads=self.uploads))
+        )
+        self.assertEqual(removed, [])
+        removed = self.successResultOf(
+            ensureDeferred(purge_uploads(self.driver, now + HOUR, age=HOUR, uploads=self.uploads))
+        )
+        self.assertEqual(removed, [layout.upload_dir("a", upload_id)])
+
+    def test_heldByRequest(self):
+        """
+        A session a request holds (appending to it) is not purged, however
+        old; once released it is.
+        """
+        upload_id = self.start("a", 0)
+        appender = self.successResultOf(ensureDeferred(self.uploads.open("a", upload_id)))
+        removed = self.successResultOf(
+            ensureDeferred(purge_uploads(self.driver, 48 * HOUR, age=HOUR, uploads=self.uploads))
+        )
+        self.assertEqual(removed, [])
+        self.successResultOf(ensureDeferred(appender.close()))
+        removed = self.successResultOf(
+            ensureDeferred(purge_uploads(self.driver, 48 * HOUR, age=HOUR, uploads=self.uploads))
+        )
+        self.assertEqual(removed, [layout.upload_dir("a", upload_id)])
+
+    def test_firstRunWithinInterval(self):
+        """
+        The random delay before the first run is at most the interval when
+        that is under an hour.
+        """
+        old = self.start("a", 0)
+        self.clock.advance(HOUR)
+        purger = UploadPurger(self.driver, self.clock, age=60, interval=10, dry_run=False,
+                              uploads=self.uploads)
+        purger.startService()
+        self.clock.advance(10)
+        self.assertFalse(self.exists(layout.upload_dir("a", old)))
+        self.successResultOf(purger.stopService())
+
     def test_schedule(self):
         """
         The purger runs first after its start delay, then every interval.

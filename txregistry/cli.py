@@ -2,11 +2,15 @@
 The C{txregistry} command (also C{python -m txregistry}).
 
 C{txregistry serve CONFIG} runs the registry in the foreground exactly as
-C{twistd -n --pidfile= txregistry --config CONFIG} does.
+C{twistd -n --pidfile= txregistry --config CONFIG} does;
+C{txregistry garbage-collect CONFIG} is Distribution's offline garbage
+collector (L{txregistry.gc.offline}).
 """
 
 import argparse
 import sys
+
+from txregistry.gc import offline
 
 
 def _serve(arguments) -> None:
@@ -30,5 +34,6 @@ def main(argv=None) -> None:
     serve = commands.add_parser("serve", help="run the registry in the foreground")
     serve.add_argument("config", nargs="?", help="configuration file (Distribution's format)")
     serve.set_defaults(run=_serve)
+    offline.add_command(commands)
     arguments = parser.parse_args(argv)
     arguments.run(arguments)

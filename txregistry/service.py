@@ -18,14 +18,14 @@ from txregistry.api.urls import URLBuilder
 from txregistry.auth.setup import access_controller, check_auth, token_server
 from txregistry.auth.tokenserver import FORM_LIMIT
 from txregistry.config import Config, ConfigError
-from txregistry.gc.purge import UploadPurger
+from txregistry.gc.online import maintenance_claims, maintenance_services
 from txregistry.health import StorageHealth
 from txregistry.notifications.emitter import EventEmitter
 from txregistry.notifications.service import NotificationService, check_notifications, source_record
 from txregistry.registry import errors
 from txregistry.registry.manifeststore import ValidationPolicy
 from txregistry.registry.registry import Registry, RegistryPolicy
-from txregistry.storage.plugins import get_driver_factory
+from txregistry.storage.plugins import create_driver, get_driver_factory
 from txregistry.web.site import RegistrySite
 from txregistry.web.tls import ServerTLS, tls_factory
 
@@ -77,17 +77,6 @@ def check_resources(config: Config, environ) -> None:
     if config.http.tls.certificate:
         ServerTLS(config.http.tls)
     check_notifications(config, environ)
-
-
-def create_driver(config: Config, reactor):
-    """
-    The storage driver the configuration names, found among the plugins.
-
-    @raise ConfigError: unknown driver or invalid parameters.
-    """
-    factory = get_driver_factory(config.storage.driver)
-    factory.validate(config.storage.parameters)
-    return factory.create(config.storage.parameters, reactor)
 
 
 class Listener(Service):
@@ -167,6 +156,7 @@ class RegistryService(MultiService):
         registry = Registry(
             self.driver, reactor, policy,
             offload=partial(deferToThreadPool, reactor, reactor.getThreadPool()),
+            claims=maintenance_claims(storage.maintenance, reactor),
         )
         http = config.http
         urls = URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls)
@@ -204,11 +194,8 @@ class RegistryService(MultiService):
         )
         self.listener = Listener(listen_endpoint(http, reactor), tls_factory(http.tls, self.site))
         self.listener.setServiceParent(self)
-        purging = storage.maintenance.uploadpurging
-        if purging.enabled and not policy.read_only:
-            UploadPurger(
-                self.driver, reactor, purging.age, purging.interval, purging.dryrun
-            ).setServiceParent(self)
+        for maintenance in maintenance_services(storage.maintenance, registry, reactor):
+            maintenance.setServiceParent(self)
 
     def _gate(self, request):
         if self._health.healthy or request.path == b"/":

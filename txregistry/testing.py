@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from txregistry.api.app import RegistryAPI
 from txregistry.api.urls import URLBuilder
+from txregistry.gc.claims import NO_CLAIMS
 from txregistry.registry.registry import Registry, RegistryPolicy
 from txregistry.storage.drivers.inmemory import InMemoryDriver
 from txregistry.web.site import RegistrySite
@@ -43,10 +44,16 @@ class MemoryRegistry:
     """
 
     def __init__(self, policy: RegistryPolicy = RegistryPolicy(delete_enabled=True),
-                 urls: URLBuilder = URLBuilder(), headers=(), driver=None, **api_options):
-        self.clock = Clock()
+                 urls: URLBuilder = URLBuilder(), headers=(), driver=None,
+                 claims=NO_CLAIMS, clock=None, **api_options):
+        """
+        @param claims: the registry's claims, for online garbage collection
+            (L{txregistry.gc.claims}).
+        @param clock: the clock to use instead of a new L{Clock}.
+        """
+        self.clock = clock if clock is not None else Clock()
         self.driver = driver if driver is not None else InMemoryDriver()
-        self.registry = Registry(self.driver, self.clock, policy)
+        self.registry = Registry(self.driver, self.clock, policy, claims)
         self.api = RegistryAPI(self.registry, urls, **api_options)
         self.site = RegistrySite(
             self.api.resource(), self.api.body_router, extra_headers=headers, access_log=False

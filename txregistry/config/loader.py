@@ -64,7 +64,8 @@ def read_document(path: str) -> object:
         raise ConfigError(path, f"invalid YAML: {error}") from None
 
 
-def parse_config(document: object, environ: Mapping[str, str] | None = None) -> Config:
+def parse_config(document: object, environ: Mapping[str, str] | None = None,
+                 supported_only: bool = True) -> Config:
     """
     Check a configuration document, after applying environment overrides.
 
@@ -72,6 +73,9 @@ def parse_config(document: object, environ: Mapping[str, str] | None = None) -> 
         gives it); not changed.
     @param environ: the environment to take C{REGISTRY_*} overrides from;
         C{None} for C{os.environ}.
+    @param supported_only: refuse features txregistry does not implement
+        (L{check_supported}); commands that only use the storage section
+        (garbage collection) pass C{False}.
     @raise ConfigError: naming the key at fault, or the environment variable.
     """
     if document is None:
@@ -83,11 +87,13 @@ def parse_config(document: object, environ: Mapping[str, str] | None = None) -> 
     apply_environment(raw, SCHEMA, os.environ if environ is None else environ, warnings)
     config = SCHEMA.validate(raw, "", warnings)
     config = attrs.evolve(config, raw=raw, warnings=warnings)
-    check_supported(config)
+    if supported_only:
+        check_supported(config)
     return config
 
 
-def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | None = None, environ: Mapping[str, str] | None = None,
+                supported_only: bool = True) -> Config:
     """
     Load a configuration file, or the built-in default.
 
@@ -95,7 +101,8 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
         the path, e.g. from C{REGISTRY_CONFIGURATION_PATH}, is the caller's
         business.)
     @param environ: see L{parse_config}.
+    @param supported_only: see L{parse_config}.
     @raise ConfigError: see L{read_document} and L{parse_config}.
     """
     document = default_document() if path is None else read_document(path)
-    return parse_config(document, environ)
+    return parse_config(document, environ, supported_only)

@@ -144,6 +144,27 @@ class UploadPurgingConfig:
 
 
 @attrs.frozen(kw_only=True)
+class GCConfig:
+    """
+    C{storage.maintenance.gc}: garbage collection inside the running
+    registry (a txregistry extension; Distribution only collects offline).
+
+    @ivar interval: seconds between the starts of two collections.
+    @ivar delay: the grace period in seconds: nothing modified or used by a
+        client more recently than this is deleted.
+    @ivar deleteuntagged: delete manifests no tag reaches too, as
+        C{garbage-collect --delete-untagged} does.
+    @ivar dryrun: log what would be deleted, delete nothing.
+    """
+
+    enabled: bool = setting(FLAG, default=False)
+    interval: float = setting(Duration(positive=True), default=24 * 3600.0)
+    delay: float = setting(DURATION, default=3600.0)
+    deleteuntagged: bool = setting(FLAG, default=False)
+    dryrun: bool = setting(FLAG, default=False)
+
+
+@attrs.frozen(kw_only=True)
 class MaintenanceConfig:
     """
     C{storage.maintenance}.
@@ -153,6 +174,7 @@ class MaintenanceConfig:
 
     uploadpurging: UploadPurgingConfig = setting(Section(UploadPurgingConfig))
     readonly_enabled: bool = setting(FLAG, key="readonly.enabled", default=False)
+    gc: GCConfig = setting(Section(GCConfig))
 
 
 CACHES = ("inmemory", "redis")

@@ -8,6 +8,7 @@ what makes pulls, mounts and manifest validation per repository.
 
 import attrs
 
+from txregistry.gc.claims import NO_CLAIMS
 from txregistry.registry import errors
 from txregistry.registry.reference import Digest
 from txregistry.storage import layout
@@ -55,15 +56,21 @@ async def write_link(driver, path: str, digest: Digest) -> None:
 class BlobStore:
     """
     The global blob store under C{blobs/}.
+
+    @ivar claims: what the online garbage collector must leave alone (see
+        L{txregistry.gc.claims}); every look at whether content exists
+        claims its digest first.
     """
 
-    def __init__(self, driver):
+    def __init__(self, driver, claims=NO_CLAIMS):
         self._driver = driver
+        self.claims = claims
 
     async def stat(self, digest: Digest) -> BlobDescriptor | None:
         """
         @return: the stored blob's descriptor, or C{None} if absent.
         """
+        await self.claims.claim(digest)
         try:
             info = await self._driver.stat(layout.blob_data(digest))
         except PathNotFoundError:
@@ -123,6 +130,8 @@ class RepositoryBlobs:
         @return: the descriptor of the canonical blob, or C{None} if the
             repository has no link to it or the blob's bytes are gone.
         """
+        # Garbage collection removes a link with its blob: claim before reading.
+        await self._store.claims.claim(digest)
         target = await read_link(self._driver, layout.layer_link(self.name, digest))
         if target is None:
             return None

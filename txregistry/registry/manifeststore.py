@@ -105,6 +105,7 @@ class ManifestStore:
         @raise errors.RegistryError: C{MANIFEST_UNKNOWN} if the repository has
             no such revision or its bytes are gone.
         """
+        await self._blobs.claims.claim(digest)
         target = await read_link(self._driver, layout.revision_link(self.name, digest))
         raw = None if target is None else await self._blobs.get(target)
         if raw is None:
@@ -116,6 +117,9 @@ class ManifestStore:
         """
         Whether the repository has the manifest C{digest}.
         """
+        # Garbage collection removes a revision under the manifest's digest:
+        # claim before reading.
+        await self._blobs.claims.claim(digest)
         target = await read_link(self._driver, layout.revision_link(self.name, digest))
         return target is not None and await self._blobs.stat(target) is not None
 
@@ -165,16 +169,25 @@ class ManifestStore:
                     errors.DIGEST_INVALID,
                     detail=f"manifest digest {manifest.digest} does not match {expected}",
                 )
-        if self._policy.enabled:
-            await self._check_references(manifest)
-        await self._blobs.put(raw)
-        await write_link(self._driver, layout.revision_link(self.name, manifest.digest), manifest.digest)
-        if expected is not None and expected != manifest.digest:
-            await write_link(self._driver, layout.revision_link(self.name, expected), manifest.digest)
-        if manifest.subject is not None:
-            await self.referrers.add(manifest.subject.digest, manifest.digest)
-        if expected is None:
-            await self.tags.tag(reference, manifest.digest)
+        # Pinned until stored, so that online garbage collection cannot
+        # remove what this push refers to between the checks and the writes.
+        with self._blobs.claims.hold(
+            manifest.digest, *(descriptor.digest for descriptor in manifest.references())
+        ):
+            if self._policy.enabled:
+                await self._check_references(manifest)
+            await self._blobs.put(raw)
+            await write_link(
+                self._driver, layout.revision_link(self.name, manifest.digest), manifest.digest
+            )
+            if expected is not None and expected != manifest.digest:
+                await write_link(
+                    self._driver, layout.revision_link(self.name, expected), manifest.digest
+                )
+            if manifest.subject is not None:
+                await self.referrers.add(manifest.subject.digest, manifest.digest)
+            if expected is None:
+                await self.tags.tag(reference, manifest.digest)
         return manifest
 
     async def delete(self, digest: Digest) -> None:

@@ -64,7 +64,8 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
-@attrs.frozen(order=True)
+# The hash is cached: garbage collection keeps sets of tens of thousands.
+@attrs.frozen(order=True, cache_hash=True)
 class Digest:
     """
     A content digest such as C{sha256:<64 hex>}.

@@ -7,6 +7,7 @@ This is the HTTP-free API the web layer calls.
 
 import attrs
 
+from txregistry.gc.claims import NO_CLAIMS
 from txregistry.registry import catalog, errors
 from txregistry.registry.blobs import BlobDescriptor, BlobStore, RepositoryBlobs
 from txregistry.registry.manifeststore import ManifestStore, ValidationPolicy
@@ -81,11 +82,15 @@ class Registry:
     """
 
     def __init__(self, driver, clock, policy: RegistryPolicy = RegistryPolicy(),
-                 offload=inline):
+                 offload=inline, claims=NO_CLAIMS):
+        """
+        @param claims: where the API records what it uses, for online garbage
+            collection (L{txregistry.gc.claims}).
+        """
         self.driver = driver
         self.policy = policy
         self.offload = offload
-        self.blobs = BlobStore(driver)
+        self.blobs = BlobStore(driver, claims)
         self.uploads = UploadStore(driver, self.blobs, clock)
 
     def repository(self, name: str) -> Repository:
@@ -96,11 +101,14 @@ class Registry:
 
     def check_writable(self) -> None:
         """
-        @raise errors.RegistryError: C{UNSUPPORTED} in read-only mode.
+        @raise errors.RegistryError: C{UNSUPPORTED} in read-only mode, with
+            the C{Allow} header Distribution sends then.
         """
         if self.policy.read_only:
             raise errors.RegistryError(
-                errors.UNSUPPORTED, message="the registry is in read-only mode"
+                errors.UNSUPPORTED,
+                message="the registry is in read-only mode",
+                headers={"Allow": "GET, HEAD"},
             )
 
     def check_deletable(self) -> None:

@@ -128,7 +128,21 @@ class _Locks:
         """
         lock = self._locks.setdefault(key, DeferredLock())
         await lock.acquire()
+        return self._releaser(key, lock)
 
+    def try_acquire(self, key):
+        """
+        Take the session's lock if it is free.
+
+        @return: a callable that releases it, or C{None} if it is held.
+        """
+        lock = self._locks.setdefault(key, DeferredLock())
+        if lock.locked:
+            return None
+        lock.acquire()
+        return self._releaser(key, lock)
+
+    def _releaser(self, key, lock):
         def release():
             lock.release()
             if not lock.locked and not lock.waiting:
@@ -306,6 +320,15 @@ class UploadStore:
             raise
         return Appender(self, name, upload_id, writer, hasher, release)
 
+    def try_lock(self, name: str, upload_id: str):
+        """
+        Take a session that no request of this process is using, so that
+        none can start using it until released (for upload purging).
+
+        @return: a callable releasing it, or C{None} if it is in use.
+        """
+        return self._locks.try_acquire((name, upload_id))
+
     async def cancel(self, name: str, upload_id: str) -> None:
         """
         Delete the session and its data.
@@ -328,8 +351,14 @@ class UploadStore:
             pass
 
     async def _finish(self, name, upload_id, size, hasher, expected) -> BlobDescriptor:
-        data_path = layout.upload_data(name, upload_id)
         canonical = Digest("sha256", hasher.hexdigest())
+        # Online garbage collection must not remove the blob while it is put
+        # in place and linked.
+        with self._blobs.claims.hold(canonical, expected):
+            return await self._finish_held(name, upload_id, size, hasher, expected, canonical)
+
+    async def _finish_held(self, name, upload_id, size, hasher, expected, canonical):
+        data_path = layout.upload_data(name, upload_id)
         if expected.algorithm == "sha256":
             actual = canonical
         else:

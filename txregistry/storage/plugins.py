@@ -26,3 +26,15 @@ def get_driver_factory(name: str) -> IStorageDriverFactory:
     @raise ConfigError: (for the key C{storage}) if there is none.
     """
     return named_factory(IStorageDriverFactory, name, "storage", "storage driver")
+
+
+def create_driver(config, reactor):
+    """
+    The storage driver a configuration names, found among the plugins.
+
+    @param config: a L{txregistry.config.Config}.
+    @raise ConfigError: unknown driver or invalid parameters.
+    """
+    factory = get_driver_factory(config.storage.driver)
+    factory.validate(config.storage.parameters)
+    return factory.create(config.storage.parameters, reactor)

@@ -1,0 +1,83 @@
+# -*- test-case-name: tests.test_gc_work -*-
+"""
+Long loops that share the reactor: L{Slicer} hands control back every few
+milliseconds, L{for_each} keeps a bounded number of storage calls in
+flight.
+"""
+
+import time
+
+from twisted.internet.defer import FirstError, gatherResults, ensureDeferred
+
+
+class Stopped(Exception):
+    """
+    The work was asked to stop (the service is stopping).
+    """
+
+
+class Slicer:
+    """
+    Cuts a long computation into slices of at most C{budget} seconds of
+    reactor time: L{tick} is called between items, and once a slice is used
+    up it waits for C{pause()} (a L{Deferred} that fires on a later reactor
+    turn), so that requests are served in between.
+
+    @ivar stopping: set to make the next L{tick} raise L{Stopped}.
+    """
+
+    def __init__(self, pause=None, budget: float = 0.004, now=time.monotonic):
+        """
+        @param pause: returns a L{Deferred} firing on a later reactor turn;
+            C{None} never pauses (the offline collector has the reactor to
+            itself).
+        @param budget: seconds a slice may last.
+        @param now: the monotonic clock slices are measured with.
+        """
+        self._pause = pause
+        self._budget = budget
+        self._now = now
+        self._started = now()
+        self.stopping = False
+
+    async def tick(self) -> None:
+        """
+        Between two items: pause if this slice is used up.
+
+        @raise Stopped: if L{stopping} is set.
+        """
+        if self.stopping:
+            raise Stopped()
+        if self._pause is not None and self._now() - self._started > self._budget:
+            await self._pause()
+            self._started = self._now()
+            if self.stopping:
+                raise Stopped()
+
+
+async def for_each(items, work, limit: int, slicer: Slicer) -> None:
+    """
+    Await C{work(item)} for every item, at most C{limit} at a time.  The
+    first failure stops taking new items and is raised once the calls in
+    flight end.
+    """
+    pending = iter(items)
+    failed = []
+
+    async def worker():
+        for item in pending:
+            if failed:
+                return
+            await slicer.tick()
+            try:
+                await work(item)
+            except BaseException:
+                failed.append(True)
+                raise
+
+    try:
+        await gatherResults(
+            [ensureDeferred(worker()) for _ in range(limit)], consumeErrors=True
+        )
+    except FirstError as error:
+        error.subFailure.raiseException()
