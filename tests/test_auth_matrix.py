@@ -7,7 +7,7 @@ the right ones; in memory, through the registry's own site.
 import json
 
 from twisted.internet.task import Clock
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.processes import temporary_directory
@@ -144,6 +144,27 @@ class _Matrix:
             reply = world.client.request(method, path, body, headers)
             self.assertEqual(reply.code, success, f"{label}: {reply.body!r}")
 
+    def test_noSecretsLogged(self):
+        """
+        Neither credentials nor tokens, good or bad, appear in any log
+        event (the access log included) of a request to any endpoint.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        world = self.world()
+        world.client.memory.site._access_log = True
+        secrets = []
+        for endpoint in world.endpoints():
+            label, method, path, body, headers, needed, success = endpoint
+            for authorization in self.authorizations(needed):
+                secrets.append(authorization.split(" ", 1)[1])
+                world.client.request(method, path, body, dict(headers, Authorization=authorization))
+        logged = "\n".join(formatEvent(event) + repr(event) for event in events)
+        self.assertIn("txregistry.access", logged)
+        for secret in secrets + self.plain_secrets:
+            self.assertNotIn(secret, logged)
+
 
 class HtpasswdMatrixTests(_Matrix, SynchronousTestCase):
     """
@@ -156,6 +177,15 @@ class HtpasswdMatrixTests(_Matrix, SynchronousTestCase):
         """
         path = write_htpasswd(temporary_directory(self) + "/htpasswd", {"alice": "secret"})
         return HtpasswdAccessController("registry", HtpasswdUsers(path, Clock(), inline))
+
+    plain_secrets = ["secret", "wrong-password"]
+
+    def authorizations(self, needed):
+        """
+        Good and bad credentials, for L{_Matrix.test_noSecretsLogged}.
+        """
+        return [basic(user, password).decode()
+                for user, password in (("alice", "secret"), ("alice", "wrong-password"))]
 
     def test_refused(self):
         """
@@ -216,6 +246,16 @@ class TokenMatrixTests(_Matrix, SynchronousTestCase):
         """
         return TokenAccessController(self.issuer.verifier(), "https://auth.example/token",
                                      SERVICE)
+
+    plain_secrets = []
+
+    def authorizations(self, needed):
+        """
+        A good token and every bad one, for L{_Matrix.test_noSecretsLogged}.
+        """
+        granted = self.granting(needed or (PULL,))
+        return [self.bearer(granted)] + [
+            "Bearer " + token for token in self.issuer.bad_tokens(granted).values()]
 
     def bearer(self, access) -> str:
         """
