@@ -399,6 +399,23 @@ class FilesystemOnlyTests(TestCase):
         self.assertLessEqual(len(batches), 10)
         self.assertLessEqual(max(batches), 1 << 20)
 
+    async def test_hashed_in_the_pool(self) -> None:
+        """
+        A hasher given to C{write} is updated in the pool thread that writes
+        the piece, never in the reactor thread.
+        """
+        threads = []
+
+        class Hasher:
+            def update(self, data: bytes) -> None:
+                threads.append(threadable.isInIOThread())
+
+        writer = await self.driver.writer("/f")
+        hasher = Hasher()
+        await gatherResults([writer.write(b"x" * 100_000, hasher) for _ in range(5)])
+        await writer.commit()
+        self.assertEqual(threads, [False] * 5)
+
     async def test_writeback_started_while_writing(self) -> None:
         """
         A writer asks the kernel, in the pool, to start writing its content

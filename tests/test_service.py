@@ -43,9 +43,9 @@ class _SlowWriter:
     def size(self):
         return self._writer.size
 
-    def write(self, data):
+    def write(self, data, hasher=None):
         self._record.append(len(data))
-        d = self._writer.write(data)
+        d = self._writer.write(data, hasher)
         return d.addCallback(lambda _: deferLater(reactor, self._delay, lambda: None))
 
     def close(self):

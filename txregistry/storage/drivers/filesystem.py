@@ -170,13 +170,20 @@ def _write_all(fd: int, pieces: list[bytes], offset: int) -> None:
 def _write_batch(
     fd: int,
     pieces: list[bytes],
+    hashers: list[Any],
     offset: int,
     writeback: tuple[int, int] | None,
 ) -> None:
     """
-    Write the pieces at C{offset}, then start the writeback of the range
-    C{writeback} (start, length).
+    Feed each piece to its hasher (if any), write the pieces at C{offset},
+    then start the writeback of the range C{writeback} (start, length).
+
+    Runs in a pool thread: hashlib releases the GIL for large pieces, so the
+    reactor goes on meanwhile.
     """
+    for piece, hasher in zip(pieces, hashers):
+        if hasher is not None:
+            hasher.update(piece)
     _write_all(fd, pieces, offset)
     if writeback is not None and _sync_file_range is not None:
         # Only a hint, not waited for: its result is ignored, and where it
@@ -577,16 +584,17 @@ class _Writer:
         self._synced_from = size
         self._syncing = False
         self._synced: list[Deferred[None]] = []
-        self._queue: deque[tuple[bytes, Deferred[None]]] = deque()
+        self._queue: deque[tuple[bytes, Any, Deferred[None]]] = deque()
         self._writing = False
         self._error: StorageError | None = None
         self._closed = False
         self._drained: list[Deferred[None]] = []
 
     @returns_deferred
-    def write(self, data: bytes) -> Deferred[None]:
+    def write(self, data: bytes, hasher: Any = None) -> Deferred[None]:
         """
-        Append C{data}.
+        Append C{data}; see L{IFileWriter.write}.  C{hasher} is updated in
+        the thread that writes C{data}.
 
         @return: a L{Deferred} firing once C{data} is written.
         """
@@ -596,7 +604,7 @@ class _Writer:
         data = as_bytes(data)
         self.size += len(data)
         written: Deferred[None] = Deferred()
-        self._queue.append((data, written))
+        self._queue.append((data, hasher, written))
         if not self._writing:
             self._write_queued()
         return written
@@ -606,14 +614,16 @@ class _Writer:
         Write what is queued, up to one batch, in a thread.
         """
         pieces: list[bytes] = []
+        hashers: list[Any] = []
         waiting: list[Deferred[None]] = []
         total = 0
         while self._queue and len(pieces) < _BATCH_PIECES:
-            data, written = self._queue[0]
+            data, hasher, written = self._queue[0]
             if pieces and total + len(data) > _BATCH_BYTES:
                 break
             self._queue.popleft()
             pieces.append(data)
+            hashers.append(hasher)
             waiting.append(written)
             total += len(data)
         self._writing = True
@@ -623,7 +633,7 @@ class _Writer:
             writeback = (self._writeback_from, self._written - self._writeback_from)
             self._writeback_from = self._written
         done = self._driver._run(
-            _write_batch, self._path, True, self._fd, pieces, offset, writeback
+            _write_batch, self._path, True, self._fd, pieces, hashers, offset, writeback
         )
         done.addBoth(self._wrote, waiting, self._written)
 
@@ -656,7 +666,7 @@ class _Writer:
         self._writing = False
         if isinstance(result, Failure):
             self._error = result.value
-            waiting.extend(written for _, written in self._queue)
+            waiting.extend(written for _, _, written in self._queue)
             self._queue.clear()
         else:
             if self._queue:
