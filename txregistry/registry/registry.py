@@ -82,7 +82,7 @@ class Registry:
     """
 
     def __init__(self, driver, clock, policy: RegistryPolicy = RegistryPolicy(),
-                 offload=inline, claims=NO_CLAIMS):
+                 *, offload=inline, claims=NO_CLAIMS):
         """
         @param claims: where the API records what it uses, for online garbage
             collection (L{txregistry.gc.claims}).
