@@ -409,6 +409,27 @@ class DriverTests:
         await third.commit()
         self.assertEqual(await self.driver.get_content("/up/data"), b"abcdefghi")
 
+
+    async def test_writer_hashes(self) -> None:
+        """
+        A hasher given to C{write} sees every byte given with it, in the
+        order of the writes, once they have fired, across a C{close} and a
+        later append; writes without one are not hashed.
+        """
+        hasher = hashlib.sha256()
+        first = await self.driver.writer("/up/data")
+        pieces = [bytes([n]) * (300 * 1024 + n) for n in range(8)]
+        await gatherResults([first.write(piece, hasher) for piece in pieces[:5]])
+        await first.close()
+        second = await self.driver.writer("/up/data", append=True)
+        await second.write(b"unhashed")
+        await gatherResults([second.write(piece, hasher) for piece in pieces[5:]])
+        await second.commit()
+        self.assertEqual(hasher.hexdigest(), hashlib.sha256(b"".join(pieces)).hexdigest())
+        self.assertEqual(
+            await self.driver.get_content("/up/data"),
+            b"".join(pieces[:5]) + b"unhashed" + b"".join(pieces[5:]),
+        )
     async def test_writer_append_to_committed(self) -> None:
         """
         A writer with C{append} also continues committed content.

@@ -3,8 +3,10 @@ Tests for L{txregistry.storage.drivers.filesystem}.
 """
 
 import errno
+import itertools
 import os
 import threading
+import time
 import types
 import uuid
 from typing import Any
@@ -396,6 +398,109 @@ class FilesystemOnlyTests(TestCase):
         self.assertEqual(await self.driver.get_content("/f"), content)
         self.assertLessEqual(len(batches), 10)
         self.assertLessEqual(max(batches), 1 << 20)
+
+    async def test_hashed_in_the_pool(self) -> None:
+        """
+        A hasher given to C{write} is updated in the pool thread that writes
+        the piece, never in the reactor thread.
+        """
+        threads = []
+
+        class Hasher:
+            def update(self, data: bytes) -> None:
+                threads.append(threadable.isInIOThread())
+
+        writer = await self.driver.writer("/f")
+        hasher = Hasher()
+        await gatherResults([writer.write(b"x" * 100_000, hasher) for _ in range(5)])
+        await writer.commit()
+        self.assertEqual(threads, [False] * 5)
+
+    async def test_writeback_started_while_writing(self) -> None:
+        """
+        A writer asks the kernel, in the pool, to start writing its content
+        back every few MiB, range after range; where that is refused, or not
+        available, the writes go on unharmed.
+        """
+        calls = []
+        real = filesystem._sync_file_range
+
+        def record(fd: int, offset: int, length: int, flags: int) -> int:
+            calls.append((offset, length, flags, threadable.isInIOThread()))
+            return real(fd, offset, length, flags) if real is not None else 0
+
+        self.patch(filesystem, "_WRITEBACK_BYTES", 256 * 1024)
+        content = pattern(3 * filesystem._WRITEBACK_BYTES + 12345)
+        piece = 64 * 1024
+
+        async def write(path: str) -> None:
+            writer = await self.driver.writer(path, append=True)
+            for at in range(0, len(content), piece):
+                await writer.write(content[at : at + piece])
+            await writer.commit()
+            self.assertEqual(await self.driver.get_content(path), content)
+
+        self.patch(filesystem, "_sync_file_range", record)
+        await write("/f")
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(calls[0][0], 0)
+        for (offset, length, _, _), (following, _, _, _) in itertools.pairwise(calls):
+            self.assertEqual(offset + length, following)
+        self.assertEqual({(flags, in_reactor) for _, _, flags, in_reactor in calls}, {(2, False)})
+
+        self.patch(filesystem, "_sync_file_range", lambda fd, offset, length, flags: -1)
+        await write("/g")
+        self.patch(filesystem, "_sync_file_range", None)
+        await write("/h")
+
+    async def test_synced_while_writing(self) -> None:
+        """
+        A writer makes what it stored durable in the background, in the
+        pool, every few MiB, one C{fdatasync} at a time; C{close}, C{commit}
+        and C{cancel} wait for the one running.  A failed one fails the
+        commit, even though the final C{fsync} would succeed.
+        """
+        self.patch(filesystem, "_SYNC_BYTES", 256 * 1024)
+        content = pattern(2 * 1024 * 1024 + 12345)
+        piece = 64 * 1024
+        events = []
+        fdatasync, close = os.fdatasync, filesystem._close
+
+        def slow_fdatasync(fd: int) -> None:
+            time.sleep(0.05)
+            fdatasync(fd)
+            events.append(("synced", fd))
+
+        def recorded_close(fd: int, sync: bool) -> None:
+            events.append(("closed", fd))
+            close(fd, sync)
+
+        self.patch(os, "fdatasync", slow_fdatasync)
+        self.patch(filesystem, "_close", recorded_close)
+
+        async def write(path: str, end: str) -> None:
+            writer = await self.driver.writer(path)
+            await gatherResults(
+                [writer.write(content[at : at + piece]) for at in range(0, len(content), piece)]
+            )
+            await getattr(writer, end)()
+
+        for end in ["close", "commit", "cancel"]:
+            calls = self.record_calls()
+            del events[:]
+            await write(f"/{end}", end)
+            self.assertEqual(events[-1][0], "closed")
+            self.assertIn(("synced", events[-1][1]), events)
+            for name, in_reactor, _ in calls:
+                self.assertFalse(in_reactor, f"{name} called in the reactor thread")
+        self.assertEqual(await self.driver.get_content("/commit"), content)
+        self.assertEqual(await self.driver.get_content("/close"), content)
+
+        self.record_calls({"fdatasync": OSError(errno.EIO, "Input/output error")})
+        error = await self.assertFailure(
+            Deferred.fromCoroutine(write("/failed", "commit")), DriverUnavailableError
+        )
+        self.assertIn("Input/output error", str(error))
 
     async def test_close_waits_then_stops_pool(self) -> None:
         """

@@ -178,12 +178,13 @@ class Appender:
 
     def write(self, data: bytes):
         """
-        Hash and append C{data}.
+        Hash and append C{data}.  The storage driver hashes it where it
+        writes it (away from the reactor, for the filesystem driver), so the
+        hash is only read once every write has fired.
 
         @return: a L{Deferred} that fires when the bytes are stored.
         """
-        self._hasher.update(data)
-        d = self._writer.write(data)
+        d = self._writer.write(data, self._hasher)
         d.addErrback(self._write_failed)
         return d
 

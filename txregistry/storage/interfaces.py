@@ -132,10 +132,16 @@ class IFileWriter(Interface):
 
     size = Attribute("Total bytes written, including content that existed before an append.")
 
-    def write(data):
+    def write(data, hasher=None):
         """
         Append C{data}.
 
+        @param hasher: if given, an object whose C{update(data)} is called
+            with C{data} (a hashlib object), in the order of the writes, at
+            latest before the returned L{Deferred} fires.  It may be called
+            in another thread, so the caller leaves C{hasher} alone until
+            every write given it has fired.  Keeping the hashing beside the
+            write lets a driver do both away from the reactor.
         @return: a L{Deferred} that fires when C{data} is persisted.
         """
 

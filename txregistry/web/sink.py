@@ -15,14 +15,17 @@ Both offer the file-like methods twisted.web calls on C{request.content}.
 
 import collections
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import Interface
 
 _PENDING = object()
 
-#: Bytes handed to the consumer per write (and hashed in one piece).
-BATCH_SIZE = 1024 * 1024
+#: The most bytes read from the client's socket at once while a body
+#: streams (twisted's default is 64 KiB); each read is handed to the
+#: consumer as one piece, without copying.
+READ_SIZE = 1024 * 1024
 #: Pause the client when this many bytes wait in memory...
 HIGH_WATER = 8 * 1024 * 1024
 #: ...and let it send again below this many.
@@ -124,6 +127,9 @@ class BodySink(_FileLike):
     """
     Streams a request body into an L{IBodyConsumer} with back-pressure.
 
+    While the body arrives the client's socket is read in pieces of up to
+    L{READ_SIZE}; each piece goes to the consumer as it came.
+
     The consumer is not known when the first bytes may arrive: it comes
     from C{consumer}, a L{Deferred} (the session must be looked up in
     storage first); until then, bytes wait here.  If it fails, the body is
@@ -149,6 +155,10 @@ class BodySink(_FileLike):
         self._failure = None
         self._outcome = _PENDING
         self._waiters = []
+        self._saved_read_size = None
+        if isinstance(transport, FileDescriptor):  # TLS reads in its own pieces
+            self._saved_read_size = transport.bufferSize
+            transport.bufferSize = READ_SIZE
         consumer.addCallbacks(self._got_consumer, self._fail)
 
     def wait(self) -> Deferred:
@@ -189,14 +199,21 @@ class BodySink(_FileLike):
         Called when the last byte of the body has arrived.
         """
         self._complete = True
+        self._restore_read_size()
         self._pump()
 
     def connection_lost(self) -> None:
         """
         The client went away before the request was answered.
         """
+        self._restore_read_size()
         if not self._ended:
             self._end_with(ConnectionError("the client closed the connection"))
+
+    def _restore_read_size(self) -> None:
+        # The next request on the connection is read as twisted.web reads.
+        if self._saved_read_size is not None:
+            self._transport.bufferSize, self._saved_read_size = self._saved_read_size, None
 
     # the consumer's side
 
@@ -212,10 +229,11 @@ class BodySink(_FileLike):
         if self._consumer is None or self._ended:
             return
         while self._queue and self._in_flight < HIGH_WATER:
-            batch = self._take_batch()
-            self._in_flight += len(batch)
-            d = self._consumer.write(batch)
-            d.addCallbacks(self._written, self._fail, callbackArgs=(len(batch),))
+            piece = self._queue.popleft()
+            self._queued -= len(piece)
+            self._in_flight += len(piece)
+            d = self._consumer.write(piece)
+            d.addCallbacks(self._written, self._fail, callbackArgs=(len(piece),))
             if self._ended:
                 return
         if self._paused and not self._complete and self._queued + self._in_flight < LOW_WATER:
@@ -223,16 +241,6 @@ class BodySink(_FileLike):
         if self._complete and not self._queue and self._in_flight == 0:
             self._ended = True
             self._consumer.finish().addBoth(self._set_outcome)
-
-    def _take_batch(self) -> bytes:
-        pieces = []
-        size = 0
-        while self._queue and size < BATCH_SIZE:
-            piece = self._queue.popleft()
-            pieces.append(piece)
-            size += len(piece)
-        self._queued -= size
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _written(self, _, length: int) -> None:
         self._in_flight -= length

@@ -12,6 +12,7 @@ inside the root, and the last component of a write is never followed at all.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import re
@@ -64,6 +65,34 @@ _TEMPORARY = re.compile(
 _BATCH_BYTES = 1 << 20
 #: ...and this many pieces (Linux's IOV_MAX).
 _BATCH_PIECES = 1024
+#: A writer asks the kernel to start writing its content back to disk each
+#: time this many bytes have been written since it last asked, so that the
+#: C{fsync} of a commit finds little left to flush.
+_WRITEBACK_BYTES = 8 << 20
+#: C{sync_file_range}'s flag to start writeback without waiting for it.
+_SYNC_FILE_RANGE_WRITE = 2
+#: A writer makes its content durable in the background (C{fdatasync}, while
+#: more is written) each time this many bytes have been stored since the last
+#: time, so that a commit's C{fsync} has little left to flush.
+_SYNC_BYTES = 32 << 20
+
+
+def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """
+    Linux's C{sync_file_range} from the C library (Python has no binding),
+    or C{None} where there is none.  Called through ctypes, it releases the
+    GIL.
+    """
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _find_sync_file_range()
 
 
 def _components(path: str) -> list[str]:
@@ -136,6 +165,30 @@ def _write_all(fd: int, pieces: list[bytes], offset: int) -> None:
         rest = memoryview(b"".join(pieces))[written:]
         while rest:
             rest = rest[os.pwrite(fd, rest, offset + total - len(rest)) :]
+
+
+def _write_batch(
+    fd: int,
+    pieces: list[bytes],
+    hashers: list[Any],
+    offset: int,
+    writeback: tuple[int, int] | None,
+) -> None:
+    """
+    Feed each piece to its hasher (if any), write the pieces at C{offset},
+    then start the writeback of the range C{writeback} (start, length).
+
+    Runs in a pool thread: hashlib releases the GIL for large pieces, so the
+    reactor goes on meanwhile.
+    """
+    for piece, hasher in zip(pieces, hashers):
+        if hasher is not None:
+            hasher.update(piece)
+    _write_all(fd, pieces, offset)
+    if writeback is not None and _sync_file_range is not None:
+        # Only a hint, not waited for: its result is ignored, and where it
+        # is refused the commit's fsync does it all.
+        _sync_file_range(fd, *writeback, _SYNC_FILE_RANGE_WRITE)
 
 
 def _read_to_end(fd: int, size: int) -> bytes:
@@ -511,6 +564,12 @@ class _Writer:
     Writes an open file in the driver's threads.  Writes queue up while one is
     in progress and are then written together, in order.
 
+    So that a commit's C{fsync} has little left to wait for, the kernel is
+    asked to start writing the content back every L{_WRITEBACK_BYTES}, and
+    every L{_SYNC_BYTES} what is stored is made durable (C{fdatasync}) in
+    another thread while writes go on.  The commit's C{fsync} still comes
+    last: durability is decided there, as before.
+
     @ivar size: the bytes accepted so far, including those already in the
         file when it was opened.
     """
@@ -521,16 +580,21 @@ class _Writer:
         self._path = path
         self._fd = fd
         self._written = size
-        self._queue: deque[tuple[bytes, Deferred[None]]] = deque()
+        self._writeback_from = size
+        self._synced_from = size
+        self._syncing = False
+        self._synced: list[Deferred[None]] = []
+        self._queue: deque[tuple[bytes, Any, Deferred[None]]] = deque()
         self._writing = False
         self._error: StorageError | None = None
         self._closed = False
         self._drained: list[Deferred[None]] = []
 
     @returns_deferred
-    def write(self, data: bytes) -> Deferred[None]:
+    def write(self, data: bytes, hasher: Any = None) -> Deferred[None]:
         """
-        Append C{data}.
+        Append C{data}; see L{IFileWriter.write}.  C{hasher} is updated in
+        the thread that writes C{data}.
 
         @return: a L{Deferred} firing once C{data} is written.
         """
@@ -540,7 +604,7 @@ class _Writer:
         data = as_bytes(data)
         self.size += len(data)
         written: Deferred[None] = Deferred()
-        self._queue.append((data, written))
+        self._queue.append((data, hasher, written))
         if not self._writing:
             self._write_queued()
         return written
@@ -550,22 +614,51 @@ class _Writer:
         Write what is queued, up to one batch, in a thread.
         """
         pieces: list[bytes] = []
+        hashers: list[Any] = []
         waiting: list[Deferred[None]] = []
         total = 0
         while self._queue and len(pieces) < _BATCH_PIECES:
-            data, written = self._queue[0]
+            data, hasher, written = self._queue[0]
             if pieces and total + len(data) > _BATCH_BYTES:
                 break
             self._queue.popleft()
             pieces.append(data)
+            hashers.append(hasher)
             waiting.append(written)
             total += len(data)
         self._writing = True
         offset, self._written = self._written, self._written + total
-        done = self._driver._run(_write_all, self._path, True, self._fd, pieces, offset)
-        done.addBoth(self._wrote, waiting)
+        writeback = None
+        if self._written - self._writeback_from >= _WRITEBACK_BYTES:
+            writeback = (self._writeback_from, self._written - self._writeback_from)
+            self._writeback_from = self._written
+        done = self._driver._run(
+            _write_batch, self._path, True, self._fd, pieces, hashers, offset, writeback
+        )
+        done.addBoth(self._wrote, waiting, self._written)
 
-    def _wrote(self, result: None | Failure, waiting: list[Deferred[None]]) -> None:
+    def _sync_in_background(self, stored: int) -> None:
+        """
+        Start an C{fdatasync} of what is stored if enough was stored since
+        the last one and none is running.
+        """
+        if self._syncing or self._error is not None or stored - self._synced_from < _SYNC_BYTES:
+            return
+        self._syncing = True
+        self._synced_from = stored
+        done = self._driver._run(os.fdatasync, self._path, True, self._fd)
+        done.addBoth(self._sync_done)
+
+    def _sync_done(self, result: None | Failure) -> None:
+        self._syncing = False
+        if isinstance(result, Failure) and self._error is None:
+            # The kernel reports a lost write once: never commit after it.
+            self._error = result.value
+        synced, self._synced = self._synced, []
+        for waiter in synced:
+            waiter.callback(None)
+
+    def _wrote(self, result: None | Failure, waiting: list[Deferred[None]], stored: int) -> None:
         """
         A batch is written (or failed): start the next one, then tell the
         callers, who may queue more meanwhile.
@@ -573,10 +666,12 @@ class _Writer:
         self._writing = False
         if isinstance(result, Failure):
             self._error = result.value
-            waiting.extend(written for _, written in self._queue)
+            waiting.extend(written for _, _, written in self._queue)
             self._queue.clear()
-        elif self._queue:
-            self._write_queued()
+        else:
+            if self._queue:
+                self._write_queued()
+            self._sync_in_background(stored)
         for written in waiting:
             if isinstance(result, Failure):
                 written.errback(self._error)
@@ -603,6 +698,10 @@ class _Writer:
             drained: Deferred[None] = Deferred()
             self._drained.append(drained)
             await drained
+        if self._syncing:
+            synced: Deferred[None] = Deferred()
+            self._synced.append(synced)
+            await synced
         await self._driver._run(_close, self._path, True, self._fd, sync)
         if remove:
             with suppress(PathNotFoundError):

@@ -112,12 +112,14 @@ class _Writer:
         self._closed = True
 
     @returns_deferred
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, hasher: Any = None) -> None:
         """
-        See L{IFileWriter.write}.
+        See L{IFileWriter.write}; C{hasher} is updated at once.
         """
         if self._closed:
             raise StorageError(self._path, f"writer of {self._path} is already closed")
+        if hasher is not None:
+            hasher.update(data)
         self._buffer += memoryview(data)
 
     @returns_deferred
