@@ -18,26 +18,22 @@ from txregistry.storage.interfaces import PathNotFoundError
 
 class RecordingReport(Report):
     """
-    Remembers what a collection reported.
+    Remembers what a collection reported, digests as L{Digest}s.
     """
 
     def __init__(self):
         self.manifests = []
         self.blobs = []
         self.links = []
-        self.marked = []
-
-    def marking_blob(self, repository, digest):
-        self.marked.append(digest)
 
     def manifest_eligible(self, repository, digest):
-        self.manifests.append((repository, digest))
+        self.manifests.append((repository, Digest.parse(digest)))
 
     def blob_eligible(self, digest, size):
-        self.blobs.append(digest)
+        self.blobs.append(Digest.parse(digest))
 
     def link_eligible(self, repository, digest):
-        self.links.append((repository, digest))
+        self.links.append((repository, Digest.parse(digest)))
 
 
 class CollectionTestCase(SynchronousTestCase):

@@ -4,6 +4,7 @@ chosen points (a driver that holds some calls back), the grace period, the
 claims, and the service that schedules collections.
 """
 
+import gc
 import json
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
@@ -15,7 +16,9 @@ from tests.memory_client import MemoryClient
 from txregistry.config import parse_config
 from txregistry.gc.claims import NO_CLAIMS, Claims
 from txregistry.gc.collect import Options, collect
+from txregistry.gc import online
 from txregistry.gc.online import GarbageCollector, maintenance_claims, maintenance_services
+from txregistry.gc.work import HeapFreezer, Slicer
 from txregistry.registry.reference import Digest
 from txregistry.registry.registry import Registry
 from txregistry.storage import layout
@@ -475,6 +478,75 @@ def maintenance(**gc):
     readonly = gc.pop("readonly", False)
     document["storage"]["maintenance"]["readonly"] = {"enabled": readonly}
     return parse_config(document, {}).storage.maintenance
+
+
+class HeapFreezerTests(SynchronousTestCase):
+    """
+    L{HeapFreezer} keeps the cyclic garbage collector off what exists at a
+    pause, at most once per interval, until released.
+    """
+
+    def setUp(self):
+        self.addCleanup(gc.unfreeze)
+        self.clock = Clock()
+        self.freezer = HeapFreezer(self.clock, interval=1.0)
+
+    def test_pauseFreezes(self):
+        """
+        A pause freezes what is tracked and fires on a later turn; release
+        unfreezes.
+        """
+        paused = self.freezer.pause()
+        self.assertNoResult(paused)
+        self.assertGreater(gc.get_freeze_count(), 0)
+        self.clock.advance(0)
+        self.successResultOf(paused)
+        self.freezer.release()
+        self.assertEqual(gc.get_freeze_count(), 0)
+
+    def test_oncePerInterval(self):
+        """
+        Within the interval, a pause does not freeze again; after it, it does.
+        """
+        self.freezer.pause()
+        gc.unfreeze()
+        self.freezer.pause()
+        self.assertEqual(gc.get_freeze_count(), 0)
+        self.clock.advance(1.0)
+        self.freezer.pause()
+        self.assertGreater(gc.get_freeze_count(), 0)
+
+    def test_collectionReleases(self):
+        """
+        A collection that paused has frozen the heap while it runs, and
+        leaves nothing frozen once it completes or is stopped.
+        """
+        # Every step pauses, as a slow collection's would.
+        self.patch(online, "Slicer", lambda pause: Slicer(pause=pause, budget=-1))
+        store = InMemoryDriver(self.clock)
+        tree = Tree(driver_writer(store, self))
+        tree.image("app", [b"kept layer"])
+        for index in range(50):
+            tree.blob(b"orphan %d" % (index,))
+        for stop in (False, True):
+            gated = GatedDriver(store)
+            service = GarbageCollector(gated, self.clock, Claims(self.clock),
+                                       interval=3600, delay=0)
+            service.startService()
+            gate = gated.gate("walk", layout.BLOBS)
+            self.clock.advance(3600)
+            self.assertTrue(gate.reached)
+            self.assertGreater(gc.get_freeze_count(), 0)
+            stopped = service.stopService() if stop else None
+            gate.open()
+            for _ in range(1000):
+                self.clock.advance(0)
+            self.assertEqual(gc.get_freeze_count(), 0)
+            if stop:
+                self.successResultOf(stopped)
+            else:
+                self.assertEqual(service.results[-1].blobs_deleted, 50)
+                self.successResultOf(service.stopService())
 
 
 class MaintenanceAssemblyTests(SynchronousTestCase):

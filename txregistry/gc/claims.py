@@ -10,6 +10,9 @@ looks at storage.  A claim is a timestamp; a I{pin} is a claim that lasts
 until it is released (a manifest push pins everything it refers to while it
 checks and stores it).
 
+Digests are keys as strings, whether given as strings or as
+L{txregistry.registry.reference.Digest}s.
+
 Garbage collection deletes what belongs to a digest (its blob, the links to
 it, a manifest revision) only inside a I{deletion window} for that digest,
 opened with L{Claims.begin_delete}.  The window opens only if the digest is
@@ -83,6 +86,7 @@ class Claims:
         @return: a L{Deferred} that fires once no deletion of C{digest} is in
             progress (at once, usually).
         """
+        digest = str(digest)
         self._claimed[digest] = self._clock.seconds()
         waiting = self._deleting.get(digest)
         if waiting is None:
@@ -101,10 +105,12 @@ class Claims:
         return hold
 
     def _pin(self, digest) -> None:
+        digest = str(digest)
         self._pins[digest] += 1
         self._claimed[digest] = self._clock.seconds()
 
     def _unpin(self, digest) -> None:
+        digest = str(digest)
         self._pins[digest] -= 1
         if not self._pins[digest]:
             del self._pins[digest]
@@ -114,6 +120,7 @@ class Claims:
         """
         Whether C{digest} is pinned, or was claimed at or after C{cutoff}.
         """
+        digest = str(digest)
         return digest in self._pins or self._claimed.get(digest, cutoff - 1) >= cutoff
 
     def begin_delete(self, digest, cutoff: float) -> bool:
@@ -124,6 +131,7 @@ class Claims:
         @return: whether the window was opened; if so the caller must call
             L{end_delete} when its deletions are done.
         """
+        digest = str(digest)
         if digest in self._deleting or self.protected(digest, cutoff):
             return False
         self._deleting[digest] = []
@@ -133,7 +141,7 @@ class Claims:
         """
         Close the deletion window of C{digest}: claims waiting for it go on.
         """
-        for waiting in self._deleting.pop(digest):
+        for waiting in self._deleting.pop(str(digest)):
             waiting.callback(None)
 
     def forget(self, before: float) -> None:

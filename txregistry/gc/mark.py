@@ -6,7 +6,15 @@ and which of it is reachable (L{Marker}).
 Everything is read through the storage driver, in Distribution's layout,
 never through caches or indexes of our own (the referrers index is not
 trusted: referrers are found from the manifests themselves).
+
+Digests are kept as strings (C{sha256:<hex>}), and collections of them as
+tuples, sets and dicts of strings: a large store means hundreds of
+thousands of them, and objects the cyclic garbage collector tracks (such
+as L{Digest} instances or lists) would make each of its full passes hold
+the reactor for hundreds of milliseconds.
 """
+
+from typing import NamedTuple
 
 import attrs
 
@@ -27,8 +35,15 @@ class GarbageCollectionError(Exception):
     """
 
 
-@attrs.frozen
-class ManifestLinks:
+def parse_digest(text: str) -> Digest:
+    """
+    The L{Digest} of a digest string this module made.
+    """
+    algorithm, encoded = text.split(":", 1)
+    return Digest(algorithm, encoded)
+
+
+class ManifestLinks(NamedTuple):
     """
     What one stored manifest points to.
 
@@ -37,8 +52,12 @@ class ManifestLinks:
     @ivar subject: the manifest it refers to, for the referrers API.
     """
 
-    references: tuple[Digest, ...]
-    subject: Digest | None
+    references: tuple[str, ...]
+    subject: str | None
+
+
+def _add(mapping: dict, key: str, value) -> None:
+    mapping[key] = mapping.get(key, ()) + (value,)
 
 
 @attrs.define
@@ -76,7 +95,7 @@ class RepositoryContents:
 
 
 async def _link_target(driver, contents: RepositoryContents, named: Digest,
-                       directory: str) -> Digest | None:
+                       directory: str) -> str | None:
     """
     The digest the link in C{directory} (for the digest C{named}) holds;
     alias links are recorded in C{contents}.
@@ -84,11 +103,13 @@ async def _link_target(driver, contents: RepositoryContents, named: Digest,
     # A sha256 link holds its own digest (Distribution writes it so): only
     # alias links need reading.
     if named.algorithm == "sha256":
-        return named
+        return str(named)
     target = await read_link(driver, f"{directory}/link")
-    if target is not None and target != named:
-        contents.aliases[named] = target
-    return target
+    if target is None:
+        return None
+    if target != named:
+        contents.aliases[str(named)] = str(target)
+    return str(target)
 
 
 async def _read_revisions(driver, contents: RepositoryContents) -> None:
@@ -102,7 +123,7 @@ async def _read_revisions(driver, contents: RepositoryContents) -> None:
         target = await _link_target(driver, contents, named, directory)
         if target is None:
             continue
-        contents.revisions.setdefault(target, []).append(directory)
+        _add(contents.revisions, target, directory)
         contents.revision_mtimes[target] = max(
             info.mtime, contents.revision_mtimes.get(target, info.mtime)
         )
@@ -114,7 +135,7 @@ async def _read_layers(driver, contents: RepositoryContents) -> None:
         directory = f"{base}/{named.algorithm}/{named.encoded}"
         target = await _link_target(driver, contents, named, directory)
         if target is not None:
-            contents.layers.setdefault(target, []).append(directory)
+            _add(contents.layers, target, directory)
 
 
 async def _read_tags(driver, contents: RepositoryContents) -> None:
@@ -126,11 +147,10 @@ async def _read_tags(driver, contents: RepositoryContents) -> None:
         tag = tag_dir.rsplit("/", 1)[1]
         current = await read_link(driver, f"{tag_dir}/current/link")
         if current is not None:
-            contents.tags[tag] = current
+            contents.tags[tag] = str(current)
         for entry in await list_digest_dirs(driver, f"{tag_dir}/index"):
-            contents.history.setdefault(entry, []).append(
-                f"{tag_dir}/index/{entry.algorithm}/{entry.encoded}"
-            )
+            _add(contents.history, str(entry),
+                 f"{tag_dir}/index/{entry.algorithm}/{entry.encoded}")
 
 
 async def read_repository(driver, name: str, tags: bool) -> RepositoryContents:
@@ -146,9 +166,9 @@ async def read_repository(driver, name: str, tags: bool) -> RepositoryContents:
     return contents
 
 
-async def _load_manifest(driver, digest: Digest) -> ManifestLinks | None:
+async def _load_manifest(driver, digest: str) -> ManifestLinks | None:
     try:
-        raw = await driver.get_content(layout.blob_data(digest))
+        raw = await driver.get_content(layout.blob_data(parse_digest(digest)))
     except PathNotFoundError:
         return None
     try:
@@ -156,8 +176,8 @@ async def _load_manifest(driver, digest: Digest) -> ManifestLinks | None:
     except errors.RegistryError as error:
         details = "; ".join(str(detail.detail or detail.message) for detail in error.errors)
         raise GarbageCollectionError(f"failed to read manifest {digest}: {details}") from None
-    references = tuple(descriptor.digest for descriptor in parsed.references())
-    subject = parsed.subject.digest if parsed.subject is not None else None
+    references = tuple(str(descriptor.digest) for descriptor in parsed.references())
+    subject = str(parsed.subject.digest) if parsed.subject is not None else None
     return ManifestLinks(references, subject)
 
 
@@ -169,7 +189,8 @@ class Inventory:
     @ivar repositories: the L{RepositoryContents}, in catalog order.
     @ivar manifests: manifest digest to its L{ManifestLinks}, for every
         revision whose bytes are stored.
-    @ivar holders: manifest digest to the L{RepositoryContents} holding it.
+    @ivar holders: manifest digest to the names of the repositories holding
+        it.
     """
 
     repositories: list[RepositoryContents]
@@ -215,9 +236,9 @@ async def read_inventory(driver, tags: bool, limit: int, slicer, report) -> Inve
             if links is None:
                 continue  # its bytes are gone: not a manifest (Distribution skips it)
             contents.manifests[digest] = links
-            holders.setdefault(digest, []).append(contents)
+            _add(holders, digest, contents.name)
             if links.subject is not None:
-                contents.referrers.setdefault(links.subject, []).append(digest)
+                _add(contents.referrers, links.subject, digest)
     return Inventory(ordered, manifests, holders)
 
 
@@ -244,7 +265,7 @@ class Marker:
         self._report = report
         self.marked = set()
         self.kept = {contents.name: set() for contents in inventory.repositories}
-        self._holders = inventory.holders if untagged else {}
+        self._repositories = {contents.name: contents for contents in inventory.repositories}
 
     def roots(self):
         """
@@ -282,15 +303,16 @@ class Marker:
             if self._untagged:
                 work.extend((contents, r) for r in contents.referrers.get(digest, ()))
 
-    def _mark(self, contents: RepositoryContents, digest: Digest, work: list) -> None:
+    def _mark(self, contents: RepositoryContents, digest: str, work: list) -> None:
         if digest in self.marked:
             return
         self.marked.add(digest)
         self._report.marking_blob(contents.name, digest)
-        for holder in self._holders.get(digest, ()):
-            work.append((holder, digest))
+        if self._untagged:
+            for holder in self._inventory.holders.get(digest, ()):
+                work.append((self._repositories[holder], digest))
 
-    def candidates(self, contents: RepositoryContents) -> list[Digest]:
+    def candidates(self, contents: RepositoryContents) -> list[str]:
         """
         The manifests of C{contents} not kept (so far), each before those it
         points to (index children, subjects), so that a manifest is never
@@ -300,8 +322,7 @@ class Marker:
         remaining = {digest for digest in contents.manifests if digest not in kept}
         order = []
         visited = set()
-        # Sorted for a stable order (by text: comparing attrs instances is slow).
-        for start in sorted(remaining, key=str):
+        for start in sorted(remaining):
             if start in visited:
                 continue
             visited.add(start)
@@ -318,7 +339,7 @@ class Marker:
         order.reverse()
         return order
 
-    def _edges(self, contents, digest, remaining) -> list[Digest]:
+    def _edges(self, contents, digest, remaining) -> list[str]:
         links = contents.manifests[digest]
         targets = [contents.aliases.get(r, r) for r in links.references]
         if links.subject is not None:

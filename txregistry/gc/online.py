@@ -10,14 +10,14 @@ Also the assembly of the maintenance services from the configuration.
 
 from twisted.application.service import Service
 from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from txregistry.gc.claims import NO_CLAIMS, Claims
 from txregistry.gc.collect import Options, Report, collect
 from txregistry.gc.offline import human_size
 from txregistry.gc.purge import UploadPurger
-from txregistry.gc.work import Slicer, Stopped
+from txregistry.gc.work import HeapFreezer, Slicer, Stopped
 
 _log = Logger()
 
@@ -90,10 +90,11 @@ class GarbageCollector(Service):
         self._loop_done = self._loop.start(self._interval, now=False)
 
     def _run(self):
-        self._slicer = Slicer(pause=lambda: deferLater(self._clock, 0))
-        return ensureDeferred(self._collect(self._slicer))
+        freezer = HeapFreezer(self._clock)
+        self._slicer = Slicer(pause=freezer.pause)
+        return ensureDeferred(self._collect(self._slicer, freezer))
 
-    async def _collect(self, slicer: Slicer) -> None:
+    async def _collect(self, slicer: Slicer, freezer: HeapFreezer) -> None:
         started = self._clock.seconds()
         options = Options(
             delete_untagged=self._delete_untagged,
@@ -110,6 +111,8 @@ class GarbageCollector(Service):
             _log.failure("garbage collection failed; nothing more removed in this run")
             return
         finally:
+            # The collection's data is gone with collect()'s frame.
+            freezer.release()
             # Claims older than this cannot protect anything in a later run.
             self._claims.forget(self._clock.seconds() - self._delay)
         self.results = self.results[-9:] + [result]

@@ -11,10 +11,10 @@ reasons is kept whole: a manifest spared is marked with everything it
 points to before any blob is swept.
 """
 
-from txregistry.gc.mark import Inventory, Marker
+from txregistry.gc.mark import Inventory, Marker, parse_digest
 from txregistry.gc.work import for_each
-from txregistry.registry.reference import Digest
 from txregistry.registry import errors
+from txregistry.registry.reference import Digest
 from txregistry.storage import layout
 from txregistry.storage.interfaces import SKIP_DIR, PathNotFoundError
 
@@ -81,13 +81,13 @@ class Sweeper:
                 self._report.manifest_eligible(contents.name, digest)
                 self._result.manifests_deleted += 1
 
-    async def _delete_manifest(self, contents, digest: Digest) -> None:
+    async def _delete_manifest(self, contents, digest: str) -> None:
         links = contents.manifests[digest]
-        paths = contents.history.get(digest, []) + contents.revisions[digest]
+        paths = contents.history.get(digest, ()) + contents.revisions[digest]
         if links.subject is not None:
-            paths.append(
-                layout.referrer_link(contents.name, links.subject, digest).rsplit("/", 1)[0]
-            )
+            referrer = layout.referrer_link(
+                contents.name, parse_digest(links.subject), parse_digest(digest))
+            paths += (referrer.rsplit("/", 1)[0],)
         for path in paths:
             await _delete(self._driver, path)
 
@@ -121,9 +121,9 @@ class Sweeper:
         await for_each(list(links.items()), self._sweep_dangling,
                        self._options.concurrency, self._slicer)
 
-    async def _sweep_blob(self, digest: Digest, links: list) -> None:
+    async def _sweep_blob(self, digest: str, links: list) -> None:
         try:
-            info = await self._driver.stat(layout.blob_data(digest))
+            info = await self._driver.stat(layout.blob_data(parse_digest(digest)))
         except PathNotFoundError:
             return  # a blob directory without data is no blob
         if self._young(info.mtime):
@@ -134,7 +134,7 @@ class Sweeper:
                 self._result.blobs_claimed += 1
                 return
             try:
-                await _delete(self._driver, layout.blob_dir(digest))
+                await _delete(self._driver, layout.blob_dir(parse_digest(digest)))
                 for _, directory in links:
                     await _delete(self._driver, directory)
             finally:
@@ -172,12 +172,12 @@ class Sweeper:
             return 0.0
 
 
-def _link_digest(directory: str) -> Digest:
+def _link_digest(directory: str) -> str:
     algorithm, encoded = directory.rsplit("/", 2)[-2:]
-    return Digest(algorithm, encoded)
+    return f"{algorithm}:{encoded}"
 
 
-async def list_blobs(driver, slicer) -> list[Digest]:
+async def list_blobs(driver, slicer) -> list[str]:
     """
     The digest of every blob directory under C{blobs/}, without looking
     inside them.
@@ -192,7 +192,7 @@ async def list_blobs(driver, slicer) -> list[Digest]:
         if len(parts) < 3:
             return None  # an algorithm or fan-out directory
         try:
-            found.append(Digest.parse(f"{parts[0]}:{parts[2]}"))
+            found.append(str(Digest.parse(f"{parts[0]}:{parts[2]}")))
         except errors.RegistryError:
             pass
         return SKIP_DIR
