@@ -828,3 +828,72 @@ class DriverTests:
         seen = await self.walked()
         self.assertEqual(len(seen), 100)
         self.assertEqual(seen[-1], (path, False))
+
+    # walk_directories
+
+    async def directories(self, path: str = "/", visit: Any = None) -> list[str]:
+        """
+        Walk the directories below C{path}, calling C{visit} too if given.
+
+        @return: the directories visited, in order.
+        """
+        seen = []
+
+        def visitor(directory: str) -> Any:
+            seen.append(directory)
+            return visit(directory) if visit else None
+
+        await self.driver.walk_directories(path, visitor)
+        return seen
+
+    async def test_walk_directories_order(self) -> None:
+        """
+        C{walk_directories} visits the directories C{walk} visits, in the
+        same order, and no file.
+        """
+        await self.put(TREE)
+        expected = [path for path, is_dir in TREE_WALK if is_dir]
+        self.assertEqual(await self.directories(), expected)
+        self.assertEqual(await self.directories("/a.b"), ["/a.b/c"])
+
+    async def test_walk_directories_skip_stop(self) -> None:
+        """
+        L{SKIP_DIR} keeps the walk out of a directory, L{STOP_WALK} ends it.
+        """
+        await self.put(TREE)
+        await self.put({"/a/y/z": b"", "/a.b/e/f": b""})
+
+        def skip(path: str) -> Any:
+            return SKIP_DIR if path == "/a" else STOP_WALK if path == "/a.b/c" else None
+
+        self.assertEqual(await self.directories(visit=skip), ["/_u", "/a", "/a.b", "/a.b/c"])
+
+    async def test_walk_directories_errors(self) -> None:
+        """
+        Walking nothing or a file fails with L{PathNotFoundError}; an
+        exception from the visitor, or an answer it may not give, ends the
+        walk with a failure.
+        """
+        await self.put(TREE)
+        for path in ["/missing", "/Z"]:
+            await self.assertFails(
+                self.driver.walk_directories(path, lambda path: None), PathNotFoundError
+            )
+
+        def explode(path: str) -> None:
+            raise ZeroDivisionError(path)
+
+        await self.assertFails(self.driver.walk_directories("/", explode), ZeroDivisionError)
+        await self.assertFails(
+            self.driver.walk_directories("/", lambda path: "descend"), ValueError
+        )
+
+    async def test_walk_directories_deep(self) -> None:
+        """
+        A deep tree is walked to the bottom.
+        """
+        path = "".join(f"/d{depth}" for depth in range(100))
+        await self.put({path + "/f": b"bottom"})
+        seen = await self.directories()
+        self.assertEqual(len(seen), 100)
+        self.assertEqual(seen[-1], path)

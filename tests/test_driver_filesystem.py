@@ -4,6 +4,7 @@ Tests for L{txregistry.storage.drivers.filesystem}.
 
 import errno
 import os
+import shutil
 import threading
 import types
 import uuid
@@ -300,6 +301,41 @@ class FilesystemOnlyTests(TestCase):
         await self.driver.walk("/", lambda info: seen.append(info.path))
         self.assertEqual(seen, ["/a", "/a/f"])
 
+    async def test_walk_directories_vanished(self) -> None:
+        """
+        C{walk_directories} skips a directory deleted after its parent was
+        read.
+        """
+        await self.driver.put_content("/a/b/c/d", b"")
+        await self.driver.put_content("/a/e/f", b"")
+
+        def delete(path: str) -> None:
+            if path == "/a":
+                shutil.rmtree(self.on_disk("a/b"))
+
+        seen: list[str] = []
+        await self.driver.walk_directories("/", lambda path: seen.append(path) or delete(path))
+        self.assertEqual(seen, ["/a", "/a/e"])
+
+    async def test_walk_directories_links(self) -> None:
+        """
+        C{walk_directories} follows links to directories inside the root, as
+        C{walk} does, and leaves out links leading outside, back to an
+        ancestor, or nowhere.
+        """
+        await self.driver.put_content("/real/sub/f", b"x")
+        os.makedirs(os.path.join(self.outside, "dir"))
+        os.symlink("real", self.on_disk("alias"))
+        os.symlink(self.outside, self.on_disk("evil"))
+        os.symlink("..", self.on_disk("real/up"))
+        os.symlink("missing", self.on_disk("real/dangling"))
+        seen: list[str] = []
+        await self.driver.walk_directories("/", seen.append)
+        self.assertEqual(seen, ["/alias", "/alias/sub", "/real", "/real/sub"])
+        await self.assertFailure(
+            self.driver.walk_directories("/evil", seen.append), InvalidPathError
+        )
+
     async def test_reactor_thread_never_touches_disk(self) -> None:
         """
         Every C{os} and C{shutil} call the driver makes, for every method,
@@ -318,6 +354,7 @@ class FilesystemOnlyTests(TestCase):
         await self.driver.stat("/a/b")
         await self.driver.list("/a")
         await self.driver.walk("/", lambda info: None)
+        await self.driver.walk_directories("/", lambda path: None)
         await self.driver.move("/a/b", "/c/d")
         await self.driver.delete("/c")
         await self.driver.delete("/w/close")

@@ -243,6 +243,21 @@ class IStorageDriver(Interface):
             L{PathNotFoundError} if C{path} does not exist.
         """
 
+    def walk_directories(path, visit):
+        """
+        Visit every directory below C{path} (not files), depth first, in
+        lexical order of names, calling C{visit(path)} with each directory's
+        path.  C{visit} returns L{SKIP_DIR} (do not descend into this
+        directory), L{STOP_WALK} (end the walk) or C{None}, synchronously:
+        it may run in any thread, so it must not touch the reactor or state
+        shared with it.  A driver can then do the whole walk in one go,
+        without describing every entry as L{walk} does.  Directories that
+        vanish during the walk are skipped.
+
+        @return: a L{Deferred} that fires when the walk ends;
+            L{PathNotFoundError} if C{path} does not exist.
+        """
+
     def redirect_url(path, method):
         """
         A URL from which a client may fetch C{path} directly, or C{None} to

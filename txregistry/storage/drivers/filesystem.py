@@ -12,6 +12,7 @@ inside the root, and the last component of a write is never followed at all.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import re
@@ -33,6 +34,8 @@ from zope.interface import implementer
 from txregistry.storage.drivers._support import as_bytes, returns_deferred, walk_tree
 from txregistry.storage.interfaces import (
     DriverUnavailableError,
+    SKIP_DIR,
+    STOP_WALK,
     FileInfo,
     IFileReader,
     IFileWriter,
@@ -64,6 +67,73 @@ _TEMPORARY = re.compile(
 _BATCH_BYTES = 1 << 20
 #: ...and this many pieces (Linux's IOV_MAX).
 _BATCH_PIECES = 1024
+
+
+#: C{openat2}'s system call number, the same on every Linux architecture.
+_SYS_OPENAT2 = 437
+#: C{RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH}: resolution may not leave the
+#: directory it starts from, by C{..}, an absolute path or a link.
+_RESOLVE = 0x02 | 0x08
+
+
+class _OpenHow(ctypes.Structure):
+    """
+    C{struct open_how}, C{openat2}'s argument.
+    """
+
+    _fields_ = [
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    ]
+
+
+def _find_syscall() -> Callable[..., int] | None:
+    """
+    The C library's C{syscall} function, or C{None} where there is none.
+    """
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_long
+    return function
+
+
+_syscall = _find_syscall()
+
+
+def _open_beneath(dir_fd: int, relative: str, flags: int) -> int | None:
+    """
+    Open C{relative} below C{dir_fd} in one system call, letting no step of
+    the resolution (C{..}, a link) leave C{dir_fd}.
+
+    @return: the descriptor, or C{None} when C{openat2} cannot answer: the
+        kernel or C library lacks it, or the path holds a link that it
+        refuses (absolute, or leading out), which the caller then resolves
+        one component at a time.
+    @raise OSError: for any other failure (missing, not a directory, ...).
+    """
+    global _syscall
+    if _syscall is None:
+        return None
+    how = _OpenHow(flags, 0, _RESOLVE)
+    fd = _syscall(
+        _SYS_OPENAT2,
+        ctypes.c_int(dir_fd),
+        os.fsencode(relative),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd >= 0:
+        return fd
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EPERM, errno.E2BIG, errno.EINVAL):
+        _syscall = None  # no openat2 here (or forbidden by a seccomp filter)
+        return None
+    if code in (errno.EXDEV, errno.ELOOP, errno.EAGAIN):
+        return None
+    raise OSError(code, os.strerror(code))
 
 
 def _components(path: str) -> list[str]:
@@ -231,6 +301,20 @@ class _Tree:
                 raise
             return self._follow(dir_fd, name, _DIRECTORY, path)
 
+    def _open_root(self, create: bool) -> int:
+        """
+        Open the root directory, making it first if C{create}.
+
+        @return: a file descriptor the caller must close.
+        """
+        try:
+            return os.open(self._root, _DIRECTORY)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.makedirs(self._root, exist_ok=True)
+            return os.open(self._root, _DIRECTORY)
+
     def open_directory(self, names: list[str], path: str, create: bool = False) -> int:
         """
         Open the directory reached from the root through C{names}.
@@ -239,14 +323,18 @@ class _Tree:
         @param create: make missing directories (and the root).
         @return: a file descriptor the caller must close.
         """
+        fd = self._open_root(create)
         try:
-            fd = os.open(self._root, _DIRECTORY)
-        except FileNotFoundError:
-            if not create:
-                raise
-            os.makedirs(self._root, exist_ok=True)
-            fd = os.open(self._root, _DIRECTORY)
-        try:
+            if names:
+                try:
+                    found = _open_beneath(fd, "/".join(names), _DIRECTORY)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    found = None
+                if found is not None:
+                    os.close(fd)
+                    return found
             for name in names:
                 child = self._open_child_directory(fd, name, path, create)
                 os.close(fd)
@@ -263,6 +351,13 @@ class _Tree:
         @return: its descriptor, which the caller must close, and its size.
         @raise PathNotFoundError: if C{path} is a directory or special file.
         """
+        root_fd = self._open_root(create=False)
+        try:
+            fd = _open_beneath(root_fd, path[1:], _READ)
+        finally:
+            os.close(root_fd)
+        if fd is not None:
+            return _regular_file(fd, path, PathNotFoundError)
         *parents, name = _components(path)
         dir_fd = self.open_directory(parents, path)
         try:
@@ -395,6 +490,96 @@ class _Tree:
             os.close(dir_fd)
         infos.sort(key=lambda info: info.path)
         return infos
+
+    def _entries(self, dir_fd: int, path: str, names: list[str]) -> Iterator[tuple[str, bool]]:
+        """
+        The names in the open directory C{dir_fd} (at C{path}, reached
+        through C{names}) that L{scan} reports, each with whether it is a
+        directory, telling from the directory entry's type without a
+        C{stat} where the file system records it.
+        """
+        prefix = path.rstrip("/")
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                if not _NAME.match(entry.name) or _TEMPORARY.search(entry.name):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        status = self._stat_link(
+                            dir_fd, entry.name, f"{prefix}/{entry.name}", names
+                        )
+                        yield entry.name, stat.S_ISDIR(status.st_mode)
+                    else:
+                        yield entry.name, entry.is_dir(follow_symlinks=False)
+                except (OSError, InvalidPathError):
+                    continue  # vanished, dangling, a loop of links, or leading outside
+
+    def names(self, path: str) -> list[str]:
+        """
+        The paths of what is directly in the directory C{path}, sorted, as
+        L{scan} reports them but without describing each.
+        """
+        names = _components(path)
+        prefix = path.rstrip("/")
+        dir_fd = self.open_directory(names, path)
+        try:
+            found = [f"{prefix}/{name}" for name, _ in self._entries(dir_fd, path, names)]
+        finally:
+            os.close(dir_fd)
+        found.sort()
+        return found
+
+    def walk_directories(self, path: str, visit: Callable[[str], Any]) -> None:
+        """
+        Call C{visit} on every directory below C{path}, depth first, names
+        sorted, descending unless it returns L{SKIP_DIR} and stopping when it
+        returns L{STOP_WALK}.  Each directory is opened from its parent's
+        open descriptor, following a link only as L{scan} does; a directory
+        that vanishes before it is opened is skipped.
+        """
+        names = _components(path)
+        dir_fd = self.open_directory(names, path)
+        # Each level: its open descriptor, its path, its names from the root,
+        # and its child directories still to visit (reversed, to pop).
+        stack = [(dir_fd, path.rstrip("/"), names, self._directories(dir_fd, path, names))]
+        try:
+            while stack:
+                dir_fd, prefix, names, children = stack[-1]
+                if not children:
+                    stack.pop()
+                    os.close(dir_fd)
+                    continue
+                name = children.pop()
+                child = f"{prefix}/{name}"
+                action = visit(child)
+                if action == STOP_WALK:
+                    return
+                if action not in (None, SKIP_DIR):
+                    raise ValueError(f"walk visitor returned {action!r} for {child}")
+                if action == SKIP_DIR:
+                    continue
+                try:
+                    child_fd = self._open_child_directory(dir_fd, name, child, create=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # deleted or replaced since it was listed
+                child_names = [*names, name]
+                try:
+                    grandchildren = self._directories(child_fd, child, child_names)
+                except BaseException:
+                    os.close(child_fd)
+                    raise
+                stack.append((child_fd, child, child_names, grandchildren))
+        finally:
+            for dir_fd, *_ in stack:
+                os.close(dir_fd)
+
+    def _directories(self, dir_fd: int, path: str, names: list[str]) -> list[str]:
+        """
+        The names of the directories in C{dir_fd}, sorted in reverse.
+        """
+        found = [name for name, is_dir in self._entries(dir_fd, path, names) if is_dir]
+        found.sort(reverse=True)
+        return found
 
     def _stat_link(self, dir_fd: int, name: str, path: str, names: list[str]) -> os.stat_result:
         """
@@ -741,12 +926,12 @@ class FilesystemDriver:
         return self._run(self._tree.stat, check_path(path, allow_root=True), False, path)
 
     @returns_deferred
-    async def list(self, path: str) -> list[str]:
+    def list(self, path: str) -> Deferred[list[str]]:
         """
         See L{IStorageDriver.list}; a file is L{PathNotFoundError} too.
         """
         check_path(path, allow_root=True)
-        return [info.path for info in await self._scan(path)]
+        return self._run(self._tree.names, path, False, path)
 
     def _scan(self, path: str) -> Deferred[list[FileInfo]]:
         return self._run(self._tree.scan, path, False, path)
@@ -774,6 +959,15 @@ class FilesystemDriver:
         """
         check_path(path, allow_root=True)
         return Deferred.fromCoroutine(walk_tree(path, visit, self._scan))
+
+    @returns_deferred
+    def walk_directories(self, path: str, visit: Callable[[str], Any]) -> Deferred[None]:
+        """
+        See L{IStorageDriver.walk_directories}: the whole walk is one call
+        in a pool thread, where C{visit} runs.
+        """
+        check_path(path, allow_root=True)
+        return self._run(self._tree.walk_directories, path, False, path, visit)
 
     @returns_deferred
     def redirect_url(self, path: str, method: str) -> None:
