@@ -53,7 +53,7 @@ class MemoryRegistry:
         """
         self.clock = clock if clock is not None else Clock()
         self.driver = driver if driver is not None else InMemoryDriver()
-        self.registry = Registry(self.driver, self.clock, policy, claims)
+        self.registry = Registry(self.driver, self.clock, policy, claims=claims)
         self.api = RegistryAPI(self.registry, urls, **api_options)
         self.site = RegistrySite(
             self.api.resource(), self.api.body_router, extra_headers=headers, access_log=False
