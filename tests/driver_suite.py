@@ -292,6 +292,27 @@ class DriverTests:
         self.assertEqual(await self.driver.get_content("/dir/f"), b"x")
         self.assertEqual(await self.driver.list("/dir"), ["/dir/f"])
 
+    async def test_get_contents(self) -> None:
+        """
+        C{get_contents} reads several files at once, in the order asked,
+        with C{None} for a missing path, a directory, or a path below a file.
+        """
+        await self.put({"/a/f": b"one", "/b": b"two", "/e": b""})
+        self.assertEqual(
+            await self.driver.get_contents(["/b", "/a/f", "/missing", "/a", "/b/c", "/e", "/b"]),
+            [b"two", b"one", None, None, None, b"", b"two"],
+        )
+        self.assertEqual(await self.driver.get_contents([]), [])
+
+    async def test_get_contents_invalid(self) -> None:
+        """
+        An invalid path among those asked fails the whole call with
+        L{InvalidPathError}.
+        """
+        await self.put({"/b": b"two"})
+        for path in ["/a/../b", "a", None]:
+            await self.assertFails(self.driver.get_contents(["/b", path]), InvalidPathError)
+
     # reader
 
     async def test_reader(self) -> None:

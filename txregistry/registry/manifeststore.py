@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 import attrs
 
 from txregistry.registry import errors
-from txregistry.registry.blobs import BlobStore, RepositoryBlobs, read_link, write_link
+from txregistry.registry.blobs import (
+    BlobStore,
+    RepositoryBlobs,
+    parse_link,
+    read_link,
+    write_link,
+)
 from txregistry.registry.manifests import ParsedManifest, load_stored, parse_manifest
 from txregistry.registry.offload import inline, parse_off_reactor
 from txregistry.registry.reference import Digest
@@ -106,8 +112,16 @@ class ManifestStore:
             no such revision or its bytes are gone.
         """
         await self._blobs.claims.claim(digest)
-        target = await read_link(self._driver, layout.revision_link(self.name, digest))
-        raw = None if target is None else await self._blobs.get(target)
+        # The revision link and, read along with it in one driver call, the
+        # bytes it almost always points to: those stored under the digest.
+        link, raw = await self._driver.get_contents(
+            [layout.revision_link(self.name, digest), layout.blob_data(digest)]
+        )
+        target = parse_link(link)
+        if target is None:
+            raw = None
+        elif target != digest:
+            raw = await self._blobs.get(target)
         if raw is None:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, detail={"digest": str(digest)})
         parsed = await parse_off_reactor(self._offload, load_stored, raw)

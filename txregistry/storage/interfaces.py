@@ -179,6 +179,16 @@ class IStorageDriver(Interface):
             missing.
         """
 
+    def get_contents(paths):
+        """
+        The whole contents of several small objects, read together (a
+        filesystem driver reads them all in one thread call).
+
+        @param paths: a sequence of paths.
+        @return: a L{Deferred} firing with a L{list} holding, for each path
+            in order, its L{bytes}, or C{None} if nothing is stored there.
+        """
+
     def put_content(path, content):
         """
         Store C{content} at C{path}, replacing anything there, atomically for

@@ -20,7 +20,7 @@ import shutil
 import stat
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -390,6 +390,20 @@ class _Tree:
             return _read_to_end(fd, size)
         finally:
             os.close(fd)
+
+    def get_contents(self, paths: list[str]) -> list[bytes | None]:
+        """
+        The whole content of each file at C{paths}, C{None} where there is
+        none.
+        """
+        found: list[bytes | None] = []
+        for path in paths:
+            try:
+                with _translated(path, writing=False):
+                    found.append(self.get_content(path))
+            except PathNotFoundError:
+                found.append(None)
+        return found
 
     def put_content(self, path: str, content: bytes) -> None:
         """
@@ -888,6 +902,14 @@ class FilesystemDriver:
         See L{IStorageDriver.get_content}.
         """
         return self._run(self._tree.get_content, check_path(path), False, path)
+
+    @returns_deferred
+    def get_contents(self, paths: Sequence[str]) -> Deferred[list[bytes | None]]:
+        """
+        See L{IStorageDriver.get_contents}: one call in a pool thread.
+        """
+        paths = [check_path(path) for path in paths]
+        return self._run(self._tree.get_contents, paths[0] if paths else "/", False, paths)
 
     @returns_deferred
     def put_content(self, path: str, content: bytes) -> Deferred[None]:

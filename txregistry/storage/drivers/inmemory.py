@@ -11,7 +11,7 @@ L{Deferred}.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -277,6 +277,17 @@ class InMemoryDriver:
         See L{IStorageDriver.get_content}.
         """
         return self._file(path).content
+
+    @returns_deferred
+    def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
+        """
+        See L{IStorageDriver.get_contents}.
+        """
+        found = []
+        for path in paths:
+            node = self._lookup(self._check(path))
+            found.append(node.content if isinstance(node, _File) else None)
+        return found
 
     @returns_deferred
     def put_content(self, path: str, content: bytes) -> None:
