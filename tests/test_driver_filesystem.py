@@ -365,7 +365,10 @@ class FilesystemOnlyTests(TestCase):
             self.assertIn(name, called)
         for name, in_reactor, thread in calls:
             self.assertFalse(in_reactor, f"{name} called in the reactor thread")
-            self.assertTrue(thread.startswith("PoolThread-txregistry-filesystem"), thread)
+            self.assertTrue(
+                thread.startswith(("PoolThread-txregistry-filesystem", "txregistry-filesystem-")),
+                thread,
+            )
 
     async def test_os_errors_translated(self) -> None:
         """
@@ -433,6 +436,29 @@ class FilesystemOnlyTests(TestCase):
         self.assertEqual(await self.driver.get_content("/f"), content)
         self.assertLessEqual(len(batches), 10)
         self.assertLessEqual(max(batches), 1 << 20)
+
+    async def test_lookups_bounded(self) -> None:
+        """
+        Many reads of metadata at once run in a few lookup threads, which
+        L{FilesystemDriver.close} ends.
+        """
+        await self.driver.put_content("/f", b"x")
+        threads = set()
+        get_content = self.driver._tree.get_content
+
+        def record(path: str) -> bytes:
+            threads.add(threading.current_thread())
+            return get_content(path)
+
+        self.patch(self.driver._tree, "get_content", record)
+        results = await gatherResults(
+            [self.driver.get_content("/f") for _ in range(50)]
+            + [self.driver.get_contents(["/f"]) for _ in range(50)]
+        )
+        self.assertEqual(results, [b"x"] * 50 + [[b"x"]] * 50)
+        self.assertLessEqual(len(threads), filesystem._LOOKUP_THREADS)
+        await self.driver.close()
+        self.assertFalse(any(thread.is_alive() for thread in threads))
 
     async def test_close_waits_then_stops_pool(self) -> None:
         """

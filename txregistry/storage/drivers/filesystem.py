@@ -3,8 +3,11 @@
 The C{filesystem} storage driver: Distribution's on-disk layout under a root
 directory, so that a root can be shared with Distribution.
 
-Every blocking call runs in the driver's own thread pool; the reactor thread
-only checks paths and hands work over.  Paths are resolved one directory at a
+Every blocking call runs in the driver's own threads (a pool for file
+content, a few lookup threads for short reads of metadata); the reactor
+thread only checks paths and hands work over.  Paths are opened with
+C{openat2} confined below the root where the kernel has it; otherwise, and
+whenever that refuses a symbolic link, they are resolved one directory at a
 time relative to an open descriptor of the previous one, so a symbolic link
 inside the root is followed only after checking that it leads somewhere
 inside the root, and the last component of a write is never followed at all.
@@ -17,7 +20,9 @@ import errno
 import os
 import re
 import shutil
+import queue
 import stat
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -832,6 +837,71 @@ class _Writer:
         return self._finish(sync=False, remove=True)
 
 
+#: Threads for short reads of metadata (links, manifests, listings).
+_LOOKUP_THREADS = 4
+
+
+class _Workers:
+    """
+    A few threads running short blocking calls taken from one queue, each
+    result handed back to the reactor thread.  A call costs the reactor one
+    C{put} on a C library queue, less than a L{ThreadPool}'s hand-over; and
+    however many requests wait, no more threads than this compete for the
+    GIL.  The threads start with the first call.
+
+    @ivar stopped: whether L{stop} was called.
+    """
+
+    def __init__(self, reactor: IReactorFromThreads, size: int, name: str):
+        self._reactor = reactor
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self.stopped = False
+
+    def submit(self, function: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        """
+        Call C{function(*args)} in one of the threads.
+
+        @return: a L{Deferred} of its result, fired in the reactor thread.
+        """
+        if not self._threads:
+            for number in range(self._size):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{number}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        done: Deferred[_T] = Deferred()
+        self._queue.put((function, args, done))
+        return done
+
+    def _work(self) -> None:
+        """
+        Run calls until told to stop.
+        """
+        while (item := self._queue.get()) is not None:
+            function, args, done = item
+            try:
+                result = function(*args)
+            except BaseException:
+                self._reactor.callFromThread(done.errback, Failure())
+            else:
+                self._reactor.callFromThread(done.callback, result)
+
+    def stop(self) -> None:
+        """
+        Let the threads finish the calls queued, then end them.
+        """
+        self.stopped = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+
 @implementer(IStorageDriver)
 class FilesystemDriver:
     """
@@ -857,8 +927,9 @@ class FilesystemDriver:
         maxthreads: int = 100,
     ):
         """
-        Start the driver's thread pool; it stops on L{close} or when the
-        reactor shuts down.
+        Start the driver's thread pool and its few lookup threads (for
+        reads of metadata); they stop on L{close} or when the reactor shuts
+        down.
 
         @param root: the root directory; it is made on the first write if
             missing.  A relative path is taken relative to the current
@@ -870,7 +941,10 @@ class FilesystemDriver:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=maxthreads, name="txregistry-filesystem")
         self._pool.start()
-        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._pool.stop)
+        self._lookups = _Workers(
+            reactor, min(maxthreads, _LOOKUP_THREADS), "txregistry-filesystem-lookup"
+        )
+        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._stop_threads)
         self._running = 0
         self._idle: list[Deferred[None]] = []
         self._closed = False
@@ -888,6 +962,24 @@ class FilesystemDriver:
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
         return done.addBoth(self._finished)
 
+    def _look(self, function: Callable[..., _T], path: str, *args: Any) -> Deferred[_T]:
+        """
+        Like L{_run} for a short call that only reads: in the few lookup
+        threads, so that many concurrent requests do not grow the pool.
+        """
+        if self._closed or self._lookups.stopped:
+            return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
+        self._running += 1
+        done = self._lookups.submit(_call, function, path, False, *args)
+        return done.addBoth(self._finished)
+
+    def _stop_threads(self) -> None:
+        """
+        Stop the thread pool and the lookup threads.
+        """
+        self._lookups.stop()
+        self._pool.stop()
+
     def _finished(self, result: _T) -> _T:
         self._running -= 1
         if not self._running:
@@ -901,7 +993,7 @@ class FilesystemDriver:
         """
         See L{IStorageDriver.get_content}.
         """
-        return self._run(self._tree.get_content, check_path(path), False, path)
+        return self._look(self._tree.get_content, check_path(path), path)
 
     @returns_deferred
     def get_contents(self, paths: Sequence[str]) -> Deferred[list[bytes | None]]:
@@ -909,7 +1001,7 @@ class FilesystemDriver:
         See L{IStorageDriver.get_contents}: one call in a pool thread.
         """
         paths = [check_path(path) for path in paths]
-        return self._run(self._tree.get_contents, paths[0] if paths else "/", False, paths)
+        return self._look(self._tree.get_contents, paths[0] if paths else "/", paths)
 
     @returns_deferred
     def put_content(self, path: str, content: bytes) -> Deferred[None]:
@@ -945,7 +1037,7 @@ class FilesystemDriver:
         """
         See L{IStorageDriver.stat}.
         """
-        return self._run(self._tree.stat, check_path(path, allow_root=True), False, path)
+        return self._look(self._tree.stat, check_path(path, allow_root=True), path)
 
     @returns_deferred
     def list(self, path: str) -> Deferred[list[str]]:
@@ -953,10 +1045,10 @@ class FilesystemDriver:
         See L{IStorageDriver.list}; a file is L{PathNotFoundError} too.
         """
         check_path(path, allow_root=True)
-        return self._run(self._tree.names, path, False, path)
+        return self._look(self._tree.names, path, path)
 
     def _scan(self, path: str) -> Deferred[list[FileInfo]]:
-        return self._run(self._tree.scan, path, False, path)
+        return self._look(self._tree.scan, path, path)
 
     @returns_deferred
     def move(self, source: str, destination: str) -> Deferred[None]:
@@ -989,7 +1081,7 @@ class FilesystemDriver:
         in a pool thread, where C{visit} runs.
         """
         check_path(path, allow_root=True)
-        return self._run(self._tree.walk_directories, path, False, path, visit)
+        return self._look(self._tree.walk_directories, path, path, visit)
 
     @returns_deferred
     def redirect_url(self, path: str, method: str) -> None:
@@ -1015,4 +1107,4 @@ class FilesystemDriver:
             await idle
         if not self._pool.joined:  # not already stopped by reactor shutdown
             self._reactor.removeSystemEventTrigger(self._shutdown)
-            self._pool.stop()
+            self._stop_threads()
