@@ -25,7 +25,7 @@ import stat
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -510,28 +510,38 @@ class _Tree:
         infos.sort(key=lambda info: info.path)
         return infos
 
-    def _entries(self, dir_fd: int, path: str, names: list[str]) -> Iterator[tuple[str, bool]]:
+    def _entries(self, dir_fd: int, path: str) -> Iterator[tuple[str, bool]]:
         """
-        The names in the open directory C{dir_fd} (at C{path}, reached
-        through C{names}) that L{scan} reports, each with whether it is a
-        directory, telling from the directory entry's type without a
-        C{stat} where the file system records it.
+        The names in the open directory C{dir_fd} (at C{path}) that L{scan}
+        reports, each with whether it is a directory, telling from the
+        directory entry's type without a C{stat} where the file system
+        records it.
+        """
+        with os.scandir(dir_fd) as entries:
+            yield from self._entries_of(entries, dir_fd, path)
+
+    def _entries_of(
+        self, entries: Iterable[os.DirEntry[str]], dir_fd: int, path: str
+    ) -> Iterator[tuple[str, bool]]:
+        """
+        L{_entries} for some C{entries} of the directory C{dir_fd}.
         """
         prefix = path.rstrip("/")
-        with os.scandir(dir_fd) as entries:
-            for entry in entries:
-                if not _NAME.match(entry.name) or _TEMPORARY.search(entry.name):
-                    continue
-                try:
-                    if entry.is_symlink():
-                        status = self._stat_link(
-                            dir_fd, entry.name, f"{prefix}/{entry.name}", names
-                        )
-                        yield entry.name, stat.S_ISDIR(status.st_mode)
-                    else:
-                        yield entry.name, entry.is_dir(follow_symlinks=False)
-                except (OSError, InvalidPathError):
-                    continue  # vanished, dangling, a loop of links, or leading outside
+        names: list[str] | None = None
+        for entry in entries:
+            name = entry.name
+            if not _NAME.match(name) or _TEMPORARY.search(name):
+                continue
+            try:
+                if entry.is_symlink():
+                    if names is None:
+                        names = _components(path)
+                    status = self._stat_link(dir_fd, name, f"{prefix}/{name}", names)
+                    yield name, stat.S_ISDIR(status.st_mode)
+                else:
+                    yield name, entry.is_dir(follow_symlinks=False)
+            except (OSError, InvalidPathError):
+                continue  # vanished, dangling, a loop of links, or leading outside
 
     def names(self, path: str) -> list[str]:
         """
@@ -542,7 +552,7 @@ class _Tree:
         prefix = path.rstrip("/")
         dir_fd = self.open_directory(names, path)
         try:
-            found = [f"{prefix}/{name}" for name, _ in self._entries(dir_fd, path, names)]
+            found = [f"{prefix}/{name}" for name, _ in self._entries(dir_fd, path)]
         finally:
             os.close(dir_fd)
         found.sort()
@@ -556,14 +566,13 @@ class _Tree:
         open descriptor, following a link only as L{scan} does; a directory
         that vanishes before it is opened is skipped.
         """
-        names = _components(path)
-        dir_fd = self.open_directory(names, path)
-        # Each level: its open descriptor, its path, its names from the root,
-        # and its child directories still to visit (reversed, to pop).
-        stack = [(dir_fd, path.rstrip("/"), names, self._directories(dir_fd, path, names))]
+        dir_fd = self.open_directory(_components(path), path)
+        # Each level: its open descriptor, its path, and its child
+        # directories still to visit (sorted in reverse, to pop).
+        stack = [(dir_fd, path.rstrip("/"), self._directories(dir_fd, path))]
         try:
             while stack:
-                dir_fd, prefix, names, children = stack[-1]
+                dir_fd, prefix, children = stack[-1]
                 if not children:
                     stack.pop()
                     os.close(dir_fd)
@@ -571,32 +580,45 @@ class _Tree:
                 name = children.pop()
                 child = f"{prefix}/{name}"
                 action = visit(child)
-                if action == STOP_WALK:
+                if action is None:
+                    try:
+                        child_fd = self._open_child_directory(dir_fd, name, child, create=False)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue  # deleted or replaced since it was listed
+                    try:
+                        grandchildren = self._directories(child_fd, child)
+                    except BaseException:
+                        os.close(child_fd)
+                        raise
+                    stack.append((child_fd, child, grandchildren))
+                elif action == STOP_WALK:
                     return
-                if action not in (None, SKIP_DIR):
+                elif action != SKIP_DIR:
                     raise ValueError(f"walk visitor returned {action!r} for {child}")
-                if action == SKIP_DIR:
-                    continue
-                try:
-                    child_fd = self._open_child_directory(dir_fd, name, child, create=False)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue  # deleted or replaced since it was listed
-                child_names = [*names, name]
-                try:
-                    grandchildren = self._directories(child_fd, child, child_names)
-                except BaseException:
-                    os.close(child_fd)
-                    raise
-                stack.append((child_fd, child, child_names, grandchildren))
         finally:
-            for dir_fd, *_ in stack:
+            for dir_fd, _, _ in stack:
                 os.close(dir_fd)
 
-    def _directories(self, dir_fd: int, path: str, names: list[str]) -> list[str]:
+    def _directories(self, dir_fd: int, path: str) -> list[str]:
         """
-        The names of the directories in C{dir_fd}, sorted in reverse.
+        The names of the directories in C{dir_fd} (at C{path}) that L{scan}
+        would report, sorted in reverse; only links need a C{stat}.
         """
-        found = [name for name, is_dir in self._entries(dir_fd, path, names) if is_dir]
+        found = []
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    name = entry.name
+                    if _NAME.match(name) and not (
+                        name.endswith(".tmp") and _TEMPORARY.search(name)
+                    ):
+                        found.append(name)
+                elif entry.is_symlink():
+                    found.extend(
+                        name
+                        for name, is_dir in self._entries_of([entry], dir_fd, path)
+                        if is_dir
+                    )
         found.sort(reverse=True)
         return found
 
@@ -837,8 +859,10 @@ class _Writer:
         return self._finish(sync=False, remove=True)
 
 
-#: Threads for short reads of metadata (links, manifests, listings).
-_LOOKUP_THREADS = 4
+#: Threads for short reads of metadata (links, manifests, listings): one per
+#: CPU, at least two.  More mostly fight over the GIL: on a 2-CPU machine,
+#: 4 threads served catalog pages and tag lists no faster than 2.
+_LOOKUP_THREADS = max(2, os.cpu_count() or 1)
 
 
 class _Workers:
