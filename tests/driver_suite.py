@@ -313,6 +313,46 @@ class DriverTests:
         for path in ["/a/../b", "a", None]:
             await self.assertFails(self.driver.get_contents(["/b", path]), InvalidPathError)
 
+    async def test_get_content_chain(self) -> None:
+        """
+        C{get_content_chain} reads a path, then each path C{follow} names
+        from what was read, until C{follow} returns C{None} or a path holds
+        nothing (a directory, a missing file).
+        """
+        await self.put({"/a": b"/b", "/b": b"/c/d", "/c/d": b"end", "/x": b"/c", "/y": b"/m"})
+        asked = []
+
+        def follow(contents: list[bytes]) -> str | None:
+            asked.append(list(contents))
+            last = contents[-1]
+            return last.decode() if last.startswith(b"/") else None
+
+        self.assertEqual(
+            await self.driver.get_content_chain("/a", follow), [b"/b", b"/c/d", b"end"]
+        )
+        self.assertEqual(asked, [[b"/b"], [b"/b", b"/c/d"], [b"/b", b"/c/d", b"end"]])
+        self.assertEqual(await self.driver.get_content_chain("/x", follow), [b"/c"])
+        self.assertEqual(await self.driver.get_content_chain("/y", follow), [b"/m"])
+        self.assertEqual(await self.driver.get_content_chain("/missing", follow), [])
+
+    async def test_get_content_chain_invalid(self) -> None:
+        """
+        An invalid path to start from, or from C{follow}, fails the call
+        with L{InvalidPathError}; an exception from C{follow} fails it too.
+        """
+        await self.put({"/a": b"x"})
+        await self.assertFails(
+            self.driver.get_content_chain("/a/../a", lambda contents: None), InvalidPathError
+        )
+        await self.assertFails(
+            self.driver.get_content_chain("/a", lambda contents: "/a/../a"), InvalidPathError
+        )
+
+        def explode(contents: list[bytes]) -> None:
+            raise ZeroDivisionError()
+
+        await self.assertFails(self.driver.get_content_chain("/a", explode), ZeroDivisionError)
+
     # reader
 
     async def test_reader(self) -> None:

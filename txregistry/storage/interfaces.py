@@ -189,6 +189,22 @@ class IStorageDriver(Interface):
             in order, its L{bytes}, or C{None} if nothing is stored there.
         """
 
+    def get_content_chain(path, follow):
+        """
+        Read C{path}, then the path C{follow} names, and so on, in one go
+        (a filesystem driver makes one thread call): a tag's link, the
+        revision link it leads to, the manifest that leads to.
+
+        @param follow: called as C{follow(contents)} with the contents read
+            so far (a L{list} of L{bytes}); returns the next path to read,
+            or C{None} to stop.  It may run in any thread, so it must not
+            touch the reactor or state shared with it.
+        @return: a L{Deferred} firing with the L{list} of contents read, in
+            order; it ends early, without an error, at the first path where
+            nothing is stored.  L{InvalidPathError} if C{path} or a path
+            C{follow} returns is invalid.
+        """
+
     def put_content(path, content):
         """
         Store C{content} at C{path}, replacing anything there, atomically for

@@ -410,6 +410,24 @@ class _Tree:
                 found.append(None)
         return found
 
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> list[bytes]:
+        """
+        The content at C{path}, then at each path C{follow} names, until it
+        names none or a file is missing.
+        """
+        contents: list[bytes] = []
+        next_path: str | None = path
+        while next_path is not None:
+            try:
+                with _translated(next_path, writing=False):
+                    contents.append(self.get_content(check_path(next_path)))
+            except PathNotFoundError:
+                break
+            next_path = follow(contents)
+        return contents
+
     def put_content(self, path: str, content: bytes) -> None:
         """
         Replace the file at C{path} atomically: write a temporary file beside
@@ -1026,6 +1044,16 @@ class FilesystemDriver:
         """
         paths = [check_path(path) for path in paths]
         return self._look(self._tree.get_contents, paths[0] if paths else "/", paths)
+
+    @returns_deferred
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> Deferred[list[bytes]]:
+        """
+        See L{IStorageDriver.get_content_chain}: one call in a lookup
+        thread, where C{follow} runs.
+        """
+        return self._look(self._tree.get_content_chain, check_path(path), path, follow)
 
     @returns_deferred
     def put_content(self, path: str, content: bytes) -> Deferred[None]:

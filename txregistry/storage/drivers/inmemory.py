@@ -290,6 +290,24 @@ class InMemoryDriver:
         return found
 
     @returns_deferred
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> list[bytes]:
+        """
+        See L{IStorageDriver.get_content_chain}: C{follow} runs at once, on
+        the caller's thread.
+        """
+        contents: list[bytes] = []
+        next_path: str | None = path
+        while next_path is not None:
+            node = self._lookup(self._check(next_path))
+            if not isinstance(node, _File):
+                break
+            contents.append(node.content)
+            next_path = follow(contents)
+        return contents
+
+    @returns_deferred
     def put_content(self, path: str, content: bytes) -> None:
         """
         See L{IStorageDriver.put_content}.
