@@ -460,6 +460,19 @@ class FilesystemOnlyTests(TestCase):
         await self.driver.close()
         self.assertFalse(any(thread.is_alive() for thread in threads))
 
+    async def test_walks_one_at_a_time(self) -> None:
+        """
+        Walks of directories run one after the other, in one thread.
+        """
+        await self.driver.put_content("/a/b/f", b"x")
+        threads = set()
+
+        def visit(path: str) -> None:
+            threads.add(threading.current_thread())
+
+        await gatherResults([self.driver.walk_directories("/", visit) for _ in range(5)])
+        self.assertEqual(len(threads), 1)
+
     async def test_close_waits_then_stops_pool(self) -> None:
         """
         C{close} lets calls in progress finish, then stops the thread pool

@@ -986,6 +986,7 @@ class FilesystemDriver:
         self._lookups = _Workers(
             reactor, min(maxthreads, _LOOKUP_THREADS), "txregistry-filesystem-lookup"
         )
+        self._walks = _Workers(reactor, 1, "txregistry-filesystem-walk")
         self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._stop_threads)
         self._running = 0
         self._idle: list[Deferred[None]] = []
@@ -1004,21 +1005,28 @@ class FilesystemDriver:
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
         return done.addBoth(self._finished)
 
-    def _look(self, function: Callable[..., _T], path: str, *args: Any) -> Deferred[_T]:
+    def _look(
+        self, function: Callable[..., _T], path: str, *args: Any, walk: bool = False
+    ) -> Deferred[_T]:
         """
-        Like L{_run} for a short call that only reads: in the few lookup
-        threads, so that many concurrent requests do not grow the pool.
+        Like L{_run} for a call that only reads: in the few lookup threads,
+        so that many concurrent requests do not grow the pool; or, for a
+        C{walk} of many directories, in the one walk thread, so that walks
+        run one after the other instead of handing the GIL to each other at
+        every system call.
         """
-        if self._closed or self._lookups.stopped:
+        workers = self._walks if walk else self._lookups
+        if self._closed or workers.stopped:
             return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
         self._running += 1
-        done = self._lookups.submit(_call, function, path, False, *args)
+        done = workers.submit(_call, function, path, False, *args)
         return done.addBoth(self._finished)
 
     def _stop_threads(self) -> None:
         """
-        Stop the thread pool and the lookup threads.
+        Stop the thread pool, the lookup threads and the walk thread.
         """
+        self._walks.stop()
         self._lookups.stop()
         self._pool.stop()
 
@@ -1130,10 +1138,10 @@ class FilesystemDriver:
     def walk_directories(self, path: str, visit: Callable[[str], Any]) -> Deferred[None]:
         """
         See L{IStorageDriver.walk_directories}: the whole walk is one call
-        in a pool thread, where C{visit} runs.
+        in the walk thread, where C{visit} runs.
         """
         check_path(path, allow_root=True)
-        return self._look(self._tree.walk_directories, path, path, visit)
+        return self._look(self._tree.walk_directories, path, path, visit, walk=True)
 
     @returns_deferred
     def redirect_url(self, path: str, method: str) -> None:
