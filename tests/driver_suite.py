@@ -292,6 +292,67 @@ class DriverTests:
         self.assertEqual(await self.driver.get_content("/dir/f"), b"x")
         self.assertEqual(await self.driver.list("/dir"), ["/dir/f"])
 
+    async def test_get_contents(self) -> None:
+        """
+        C{get_contents} reads several files at once, in the order asked,
+        with C{None} for a missing path, a directory, or a path below a file.
+        """
+        await self.put({"/a/f": b"one", "/b": b"two", "/e": b""})
+        self.assertEqual(
+            await self.driver.get_contents(["/b", "/a/f", "/missing", "/a", "/b/c", "/e", "/b"]),
+            [b"two", b"one", None, None, None, b"", b"two"],
+        )
+        self.assertEqual(await self.driver.get_contents([]), [])
+
+    async def test_get_contents_invalid(self) -> None:
+        """
+        An invalid path among those asked fails the whole call with
+        L{InvalidPathError}.
+        """
+        await self.put({"/b": b"two"})
+        for path in ["/a/../b", "a", None]:
+            await self.assertFails(self.driver.get_contents(["/b", path]), InvalidPathError)
+
+    async def test_get_content_chain(self) -> None:
+        """
+        C{get_content_chain} reads a path, then each path C{follow} names
+        from what was read, until C{follow} returns C{None} or a path holds
+        nothing (a directory, a missing file).
+        """
+        await self.put({"/a": b"/b", "/b": b"/c/d", "/c/d": b"end", "/x": b"/c", "/y": b"/m"})
+        asked = []
+
+        def follow(contents: list[bytes]) -> str | None:
+            asked.append(list(contents))
+            last = contents[-1]
+            return last.decode() if last.startswith(b"/") else None
+
+        self.assertEqual(
+            await self.driver.get_content_chain("/a", follow), [b"/b", b"/c/d", b"end"]
+        )
+        self.assertEqual(asked, [[b"/b"], [b"/b", b"/c/d"], [b"/b", b"/c/d", b"end"]])
+        self.assertEqual(await self.driver.get_content_chain("/x", follow), [b"/c"])
+        self.assertEqual(await self.driver.get_content_chain("/y", follow), [b"/m"])
+        self.assertEqual(await self.driver.get_content_chain("/missing", follow), [])
+
+    async def test_get_content_chain_invalid(self) -> None:
+        """
+        An invalid path to start from, or from C{follow}, fails the call
+        with L{InvalidPathError}; an exception from C{follow} fails it too.
+        """
+        await self.put({"/a": b"x"})
+        await self.assertFails(
+            self.driver.get_content_chain("/a/../a", lambda contents: None), InvalidPathError
+        )
+        await self.assertFails(
+            self.driver.get_content_chain("/a", lambda contents: "/a/../a"), InvalidPathError
+        )
+
+        def explode(contents: list[bytes]) -> None:
+            raise ZeroDivisionError()
+
+        await self.assertFails(self.driver.get_content_chain("/a", explode), ZeroDivisionError)
+
     # reader
 
     async def test_reader(self) -> None:
@@ -849,3 +910,72 @@ class DriverTests:
         seen = await self.walked()
         self.assertEqual(len(seen), 100)
         self.assertEqual(seen[-1], (path, False))
+
+    # walk_directories
+
+    async def directories(self, path: str = "/", visit: Any = None) -> list[str]:
+        """
+        Walk the directories below C{path}, calling C{visit} too if given.
+
+        @return: the directories visited, in order.
+        """
+        seen = []
+
+        def visitor(directory: str) -> Any:
+            seen.append(directory)
+            return visit(directory) if visit else None
+
+        await self.driver.walk_directories(path, visitor)
+        return seen
+
+    async def test_walk_directories_order(self) -> None:
+        """
+        C{walk_directories} visits the directories C{walk} visits, in the
+        same order, and no file.
+        """
+        await self.put(TREE)
+        expected = [path for path, is_dir in TREE_WALK if is_dir]
+        self.assertEqual(await self.directories(), expected)
+        self.assertEqual(await self.directories("/a.b"), ["/a.b/c"])
+
+    async def test_walk_directories_skip_stop(self) -> None:
+        """
+        L{SKIP_DIR} keeps the walk out of a directory, L{STOP_WALK} ends it.
+        """
+        await self.put(TREE)
+        await self.put({"/a/y/z": b"", "/a.b/e/f": b""})
+
+        def skip(path: str) -> Any:
+            return SKIP_DIR if path == "/a" else STOP_WALK if path == "/a.b/c" else None
+
+        self.assertEqual(await self.directories(visit=skip), ["/_u", "/a", "/a.b", "/a.b/c"])
+
+    async def test_walk_directories_errors(self) -> None:
+        """
+        Walking nothing or a file fails with L{PathNotFoundError}; an
+        exception from the visitor, or an answer it may not give, ends the
+        walk with a failure.
+        """
+        await self.put(TREE)
+        for path in ["/missing", "/Z"]:
+            await self.assertFails(
+                self.driver.walk_directories(path, lambda path: None), PathNotFoundError
+            )
+
+        def explode(path: str) -> None:
+            raise ZeroDivisionError(path)
+
+        await self.assertFails(self.driver.walk_directories("/", explode), ZeroDivisionError)
+        await self.assertFails(
+            self.driver.walk_directories("/", lambda path: "descend"), ValueError
+        )
+
+    async def test_walk_directories_deep(self) -> None:
+        """
+        A deep tree is walked to the bottom.
+        """
+        path = "".join(f"/d{depth}" for depth in range(100))
+        await self.put({path + "/f": b"bottom"})
+        seen = await self.directories()
+        self.assertEqual(len(seen), 100)
+        self.assertEqual(seen[-1], path)

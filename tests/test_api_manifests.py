@@ -6,6 +6,7 @@ import json
 import os
 
 from twisted.internet.defer import maybeDeferred
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.memory_client import (
@@ -16,8 +17,11 @@ from tests.memory_client import (
     MemoryClient,
     sha256,
 )
+from txregistry.gc.claims import Claims
 from txregistry.registry.offload import OFFLOAD_THRESHOLD
+from txregistry.registry.reference import Digest
 from txregistry.registry.registry import RegistryPolicy
+from txregistry.storage import layout
 from txregistry.testing import MemoryRegistry
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -177,6 +181,26 @@ class ManifestTests(SynchronousTestCase):
                                     headers={"If-None-Match": f'"{digest}"'})
         self.assertEqual(reply.code, 304)
 
+    def test_tag_without_revision(self):
+        """
+        A tag whose manifest the repository no longer links, or whose link
+        is damaged, serves nothing: MANIFEST_UNKNOWN, though a matching
+        If-None-Match on the tag still answers 304 as before.
+        """
+        driver = self.client.memory.driver
+        _, digest = self.client.push_image("foo", "v1")
+        self.client.push_image("foo", "v2", layers=[b"other"])
+        revision = layout.revision_link("foo", Digest.parse(digest))
+        self.successResultOf(driver.delete(revision))
+        reply = self.client.request("GET", "/v2/foo/manifests/v1")
+        self.assertEqual((reply.code, reply.error_codes()), (404, ["MANIFEST_UNKNOWN"]))
+        reply = self.client.request("GET", "/v2/foo/manifests/v1",
+                                    headers={"If-None-Match": f'"{digest}"'})
+        self.assertEqual(reply.code, 304)
+        self.successResultOf(driver.put_content(layout.tag_current_link("foo", "v2"), b"junk"))
+        reply = self.client.request("GET", "/v2/foo/manifests/v2")
+        self.assertEqual((reply.code, reply.error_codes()), (404, ["MANIFEST_UNKNOWN"]))
+
     def test_retag(self):
         """
         Pushing another manifest under a tag moves the tag.
@@ -280,6 +304,16 @@ class ManifestTests(SynchronousTestCase):
                     self.assertIn("URL", json.dumps(reply.json()), entry["file"])
             else:
                 self.assertEqual((reply.code, codes[:1]), (400, ["MANIFEST_INVALID"]), entry["file"])
+
+
+class ManifestWithClaimsTests(ManifestTests):
+    """
+    The same, with the claims online garbage collection needs, which make a
+    GET by tag read the tag before claiming and reading the manifest.
+    """
+
+    def setUp(self):
+        self.client = MemoryClient(self, MemoryRegistry(claims=Claims(Clock())))
 
 
 class TagsAndCatalogTests(SynchronousTestCase):

@@ -5,6 +5,7 @@ Tests for L{txregistry.storage.drivers.filesystem}.
 import errno
 import itertools
 import os
+import shutil
 import threading
 import time
 import types
@@ -302,6 +303,41 @@ class FilesystemOnlyTests(TestCase):
         await self.driver.walk("/", lambda info: seen.append(info.path))
         self.assertEqual(seen, ["/a", "/a/f"])
 
+    async def test_walk_directories_vanished(self) -> None:
+        """
+        C{walk_directories} skips a directory deleted after its parent was
+        read.
+        """
+        await self.driver.put_content("/a/b/c/d", b"")
+        await self.driver.put_content("/a/e/f", b"")
+
+        def delete(path: str) -> None:
+            if path == "/a":
+                shutil.rmtree(self.on_disk("a/b"))
+
+        seen: list[str] = []
+        await self.driver.walk_directories("/", lambda path: seen.append(path) or delete(path))
+        self.assertEqual(seen, ["/a", "/a/e"])
+
+    async def test_walk_directories_links(self) -> None:
+        """
+        C{walk_directories} follows links to directories inside the root, as
+        C{walk} does, and leaves out links leading outside, back to an
+        ancestor, or nowhere.
+        """
+        await self.driver.put_content("/real/sub/f", b"x")
+        os.makedirs(os.path.join(self.outside, "dir"))
+        os.symlink("real", self.on_disk("alias"))
+        os.symlink(self.outside, self.on_disk("evil"))
+        os.symlink("..", self.on_disk("real/up"))
+        os.symlink("missing", self.on_disk("real/dangling"))
+        seen: list[str] = []
+        await self.driver.walk_directories("/", seen.append)
+        self.assertEqual(seen, ["/alias", "/alias/sub", "/real", "/real/sub"])
+        await self.assertFailure(
+            self.driver.walk_directories("/evil", seen.append), InvalidPathError
+        )
+
     async def test_reactor_thread_never_touches_disk(self) -> None:
         """
         Every C{os} and C{shutil} call the driver makes, for every method,
@@ -320,6 +356,7 @@ class FilesystemOnlyTests(TestCase):
         await self.driver.stat("/a/b")
         await self.driver.list("/a")
         await self.driver.walk("/", lambda info: None)
+        await self.driver.walk_directories("/", lambda path: None)
         await self.driver.move("/a/b", "/c/d")
         await self.driver.delete("/c")
         await self.driver.delete("/w/close")
@@ -330,7 +367,10 @@ class FilesystemOnlyTests(TestCase):
             self.assertIn(name, called)
         for name, in_reactor, thread in calls:
             self.assertFalse(in_reactor, f"{name} called in the reactor thread")
-            self.assertTrue(thread.startswith("PoolThread-txregistry-filesystem"), thread)
+            self.assertTrue(
+                thread.startswith(("PoolThread-txregistry-filesystem", "txregistry-filesystem-")),
+                thread,
+            )
 
     async def test_os_errors_translated(self) -> None:
         """
@@ -501,6 +541,42 @@ class FilesystemOnlyTests(TestCase):
             Deferred.fromCoroutine(write("/failed", "commit")), DriverUnavailableError
         )
         self.assertIn("Input/output error", str(error))
+
+    async def test_lookups_bounded(self) -> None:
+        """
+        Many reads of metadata at once run in a few lookup threads, which
+        L{FilesystemDriver.close} ends.
+        """
+        await self.driver.put_content("/f", b"x")
+        threads = set()
+        get_content = self.driver._tree.get_content
+
+        def record(path: str) -> bytes:
+            threads.add(threading.current_thread())
+            return get_content(path)
+
+        self.patch(self.driver._tree, "get_content", record)
+        results = await gatherResults(
+            [self.driver.get_content("/f") for _ in range(50)]
+            + [self.driver.get_contents(["/f"]) for _ in range(50)]
+        )
+        self.assertEqual(results, [b"x"] * 50 + [[b"x"]] * 50)
+        self.assertLessEqual(len(threads), filesystem._LOOKUP_THREADS)
+        await self.driver.close()
+        self.assertFalse(any(thread.is_alive() for thread in threads))
+
+    async def test_walks_one_at_a_time(self) -> None:
+        """
+        Walks of directories run one after the other, in one thread.
+        """
+        await self.driver.put_content("/a/b/f", b"x")
+        threads = set()
+
+        def visit(path: str) -> None:
+            threads.add(threading.current_thread())
+
+        await gatherResults([self.driver.walk_directories("/", visit) for _ in range(5)])
+        self.assertEqual(len(threads), 1)
 
     async def test_close_waits_then_stops_pool(self) -> None:
         """

@@ -41,13 +41,6 @@ def _existing_reference(reference: str):
         raise
 
 
-async def _resolve(repository, reference: str):
-    tag, digest = _existing_reference(reference)
-    if digest is None:
-        digest = await repository.tags.resolve(tag)
-    return tag, digest
-
-
 def _etag_matches(request, digest: Digest) -> bool:
     value = header(request, "if-none-match")
     if value is None:
@@ -87,13 +80,17 @@ async def get(api, request, name, reference):
     C{GET}/C{HEAD}: the stored bytes with their media type.
     """
     repository = api.registry.repository(name)
-    tag, digest = await _resolve(repository, reference)
+    tag, digest = _existing_reference(reference)
+    stored = None
+    if digest is None:
+        digest, stored = await repository.manifests.get_tagged(tag)
     if _etag_matches(request, digest):
         request.setHeader(b"Docker-Content-Digest", str(digest).encode("ascii"))
         request.setHeader(b"ETag", f'"{digest}"'.encode("ascii"))
         request.setResponseCode(304)
         return b""
-    stored = await repository.manifests.get(digest)
+    if stored is None:
+        stored = await repository.manifests.get(digest)
     accepted = parse_accept(
         [v.decode("latin-1") for v in request.requestHeaders.getRawHeaders(b"accept", [])]
     )

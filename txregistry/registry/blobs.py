@@ -40,6 +40,16 @@ async def read_link(driver, path: str) -> Digest | None:
         content = await driver.get_content(path)
     except PathNotFoundError:
         return None
+    return parse_link(content)
+
+
+def parse_link(content: bytes | None) -> Digest | None:
+    """
+    The digest a link file's C{content} holds (C{None} for no link), as
+    L{read_link} reads it.
+    """
+    if content is None:
+        return None
     try:
         return Digest.parse(content.decode("ascii"))
     except (UnicodeDecodeError, errors.RegistryError):

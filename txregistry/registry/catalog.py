@@ -3,7 +3,9 @@ The catalog: every repository in the store, in Distribution's order.
 
 A repository is a directory under C{repositories/} with a C{_manifests}
 child; repositories may nest (C{a} and C{a/b}).  Names come in the order of
-a depth-first walk with sorted entries, as Distribution lists them.
+a depth-first walk with sorted entries, as Distribution lists them.  The
+walk visits directories only, and a driver may run it all in one go away
+from the reactor.
 """
 
 from txregistry.storage import layout
@@ -28,10 +30,9 @@ async def repositories(driver, limit: int | None = None, last: str | None = None
     found = []
     after = _order_key(last) if last else None
 
-    def visit(info):
-        relative = info.path[len(_PREFIX):]
-        if not info.is_dir:
-            return None
+    # Only the walk's thread touches found until the walk ends.
+    def visit(path):
+        relative = path[len(_PREFIX):]
         head, _, leaf = relative.rpartition("/")
         if leaf == "_manifests":
             if head and (after is None or _order_key(head) > after):
@@ -50,7 +51,7 @@ async def repositories(driver, limit: int | None = None, last: str | None = None
         return None
 
     try:
-        await driver.walk(layout.REPOSITORIES, visit)
+        await driver.walk_directories(layout.REPOSITORIES, visit)
     except PathNotFoundError:
         return []
     return found

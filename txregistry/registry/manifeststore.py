@@ -8,8 +8,15 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from txregistry.gc.claims import NO_CLAIMS
 from txregistry.registry import errors
-from txregistry.registry.blobs import BlobStore, RepositoryBlobs, read_link, write_link
+from txregistry.registry.blobs import (
+    BlobStore,
+    RepositoryBlobs,
+    parse_link,
+    read_link,
+    write_link,
+)
 from txregistry.registry.manifests import ParsedManifest, load_stored, parse_manifest
 from txregistry.registry.offload import inline, parse_off_reactor
 from txregistry.registry.reference import Digest
@@ -106,12 +113,59 @@ class ManifestStore:
             no such revision or its bytes are gone.
         """
         await self._blobs.claims.claim(digest)
-        target = await read_link(self._driver, layout.revision_link(self.name, digest))
-        raw = None if target is None else await self._blobs.get(target)
+        # The revision link and, read along with it in one driver call, the
+        # bytes it almost always points to: those stored under the digest.
+        link, raw = await self._driver.get_contents(
+            [layout.revision_link(self.name, digest), layout.blob_data(digest)]
+        )
+        target = parse_link(link)
+        if target is None:
+            raw = None
+        elif target != digest:
+            raw = await self._blobs.get(target)
         if raw is None:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, detail={"digest": str(digest)})
         parsed = await parse_off_reactor(self._offload, load_stored, raw)
         return StoredManifest(digest, raw, parsed.media_type, parsed)
+
+    async def get_tagged(self, tag: str) -> tuple[Digest, StoredManifest | None]:
+        """
+        The digest C{tag} points to, and the manifest unless the repository
+        lost it.  Without online garbage collection (no claims to make
+        between the reads) the tag's link, the revision link and the bytes
+        are read in one driver call.
+
+        @raise errors.RegistryError: C{MANIFEST_UNKNOWN} if there is no such
+            tag.
+        """
+        if self._blobs.claims is not NO_CLAIMS:
+            digest = await self.tags.resolve(tag)
+            try:
+                return digest, await self.get(digest)
+            except errors.RegistryError as e:
+                if e.errors[0].code is not errors.MANIFEST_UNKNOWN:
+                    raise
+                return digest, None
+
+        def follow(contents: list[bytes]) -> str | None:
+            target = parse_link(contents[-1])
+            if target is None:
+                return None
+            if len(contents) == 1:
+                return layout.revision_link(self.name, target)
+            return layout.blob_data(target) if len(contents) == 2 else None
+
+        contents = await self._driver.get_content_chain(
+            layout.tag_current_link(self.name, tag), follow
+        )
+        digest = parse_link(contents[0]) if contents else None
+        if digest is None:
+            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, detail={"tag": tag})
+        if len(contents) < 3:
+            return digest, None
+        raw = contents[2]
+        parsed = await parse_off_reactor(self._offload, load_stored, raw)
+        return digest, StoredManifest(digest, raw, parsed.media_type, parsed)
 
     async def exists(self, digest: Digest) -> bool:
         """

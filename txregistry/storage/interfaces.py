@@ -185,6 +185,32 @@ class IStorageDriver(Interface):
             missing.
         """
 
+    def get_contents(paths):
+        """
+        The whole contents of several small objects, read together (a
+        filesystem driver reads them all in one thread call).
+
+        @param paths: a sequence of paths.
+        @return: a L{Deferred} firing with a L{list} holding, for each path
+            in order, its L{bytes}, or C{None} if nothing is stored there.
+        """
+
+    def get_content_chain(path, follow):
+        """
+        Read C{path}, then the path C{follow} names, and so on, in one go
+        (a filesystem driver makes one thread call): a tag's link, the
+        revision link it leads to, the manifest that leads to.
+
+        @param follow: called as C{follow(contents)} with the contents read
+            so far (a L{list} of L{bytes}); returns the next path to read,
+            or C{None} to stop.  It may run in any thread, so it must not
+            touch the reactor or state shared with it.
+        @return: a L{Deferred} firing with the L{list} of contents read, in
+            order; it ends early, without an error, at the first path where
+            nothing is stored.  L{InvalidPathError} if C{path} or a path
+            C{follow} returns is invalid.
+        """
+
     def put_content(path, content):
         """
         Store C{content} at C{path}, replacing anything there, atomically for
@@ -244,6 +270,21 @@ class IStorageDriver(Interface):
         L{STOP_WALK} (end the walk), or C{None}; or a L{Deferred} of those,
         which the walk waits for.  Entries that vanish during the walk are
         skipped.
+
+        @return: a L{Deferred} that fires when the walk ends;
+            L{PathNotFoundError} if C{path} does not exist.
+        """
+
+    def walk_directories(path, visit):
+        """
+        Visit every directory below C{path} (not files), depth first, in
+        lexical order of names, calling C{visit(path)} with each directory's
+        path.  C{visit} returns L{SKIP_DIR} (do not descend into this
+        directory), L{STOP_WALK} (end the walk) or C{None}, synchronously:
+        it may run in any thread, so it must not touch the reactor or state
+        shared with it.  A driver can then do the whole walk in one go,
+        without describing every entry as L{walk} does.  Directories that
+        vanish during the walk are skipped.
 
         @return: a L{Deferred} that fires when the walk ends;
             L{PathNotFoundError} if C{path} does not exist.

@@ -3,6 +3,7 @@ The request class of the registry's site: it chooses where the body goes as
 soon as the headers are in, and adds the headers every response carries.
 """
 
+import itertools
 import uuid
 
 from twisted.web import server
@@ -11,6 +12,15 @@ from txregistry.web.sink import BodySink, BoundedBody
 
 #: What a body may hold on endpoints that do not use one.
 _IGNORED_BODY_LIMIT = 0
+
+#: Methods whose routes never take a body: without one, they skip the early
+#: route match (the handler's own access check then decides).
+_BODILESS = frozenset([b"GET", b"HEAD"])
+
+#: Request ids are UUIDs as Distribution's are, without a system call for
+#: each: the first 80 bits random per process, the last 48 counted.
+_ID_PREFIX = str(uuid.uuid4())[:24]
+_ID_COUNTER = itertools.count(1)
 
 
 class RegistryRequest(server.Request):
@@ -22,7 +32,8 @@ class RegistryRequest(server.Request):
     it (an L{IBodyConsumer} L{Deferred}), keep up to a limit in memory (an
     L{int}), or drop it (C{None}).
 
-    @ivar request_id: a unique id for this request (for logs and events).
+    @ivar request_id: a UUID for this request (for logs and events): a
+        random prefix per process and a counter.
     @ivar actor: the account access control authenticated the request as,
         or C{None} (anonymous, or no access control).
     @ivar access: the access decision taken on the request (see
@@ -34,7 +45,7 @@ class RegistryRequest(server.Request):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.request_id = str(uuid.uuid4())
+        self.request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
     def gotLength(self, length):
         """
@@ -46,6 +57,8 @@ class RegistryRequest(server.Request):
         target = getattr(channel, "_path", None)
         router = getattr(channel.site, "body_router", None)
         decision = None
+        if length == 0 and method in _BODILESS:
+            router = None
         if router is not None and method is not None and target is not None:
             decision = router(self, method, target)
         if decision is None:

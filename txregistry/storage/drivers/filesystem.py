@@ -3,8 +3,11 @@
 The C{filesystem} storage driver: Distribution's on-disk layout under a root
 directory, so that a root can be shared with Distribution.
 
-Every blocking call runs in the driver's own thread pool; the reactor thread
-only checks paths and hands work over.  Paths are resolved one directory at a
+Every blocking call runs in the driver's own threads (a pool for file
+content, a few lookup threads for short reads of metadata); the reactor
+thread only checks paths and hands work over.  Paths are opened with
+C{openat2} confined below the root where the kernel has it; otherwise, and
+whenever that refuses a symbolic link, they are resolved one directory at a
 time relative to an open descriptor of the previous one, so a symbolic link
 inside the root is followed only after checking that it leads somewhere
 inside the root, and the last component of a write is never followed at all.
@@ -17,10 +20,12 @@ import errno
 import os
 import re
 import shutil
+import queue
 import stat
+import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -34,6 +39,8 @@ from zope.interface import implementer
 from txregistry.storage.drivers._support import as_bytes, returns_deferred, walk_tree
 from txregistry.storage.interfaces import (
     DriverUnavailableError,
+    SKIP_DIR,
+    STOP_WALK,
     FileInfo,
     IFileReader,
     IFileWriter,
@@ -93,6 +100,73 @@ def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _find_sync_file_range()
+
+
+#: C{openat2}'s system call number, the same on every Linux architecture.
+_SYS_OPENAT2 = 437
+#: C{RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH}: resolution may not leave the
+#: directory it starts from, by C{..}, an absolute path or a link.
+_RESOLVE = 0x02 | 0x08
+
+
+class _OpenHow(ctypes.Structure):
+    """
+    C{struct open_how}, C{openat2}'s argument.
+    """
+
+    _fields_ = [
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    ]
+
+
+def _find_syscall() -> Callable[..., int] | None:
+    """
+    The C library's C{syscall} function, or C{None} where there is none.
+    """
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_long
+    return function
+
+
+_syscall = _find_syscall()
+
+
+def _open_beneath(dir_fd: int, relative: str, flags: int) -> int | None:
+    """
+    Open C{relative} below C{dir_fd} in one system call, letting no step of
+    the resolution (C{..}, a link) leave C{dir_fd}.
+
+    @return: the descriptor, or C{None} when C{openat2} cannot answer: the
+        kernel or C library lacks it, or the path holds a link that it
+        refuses (absolute, or leading out), which the caller then resolves
+        one component at a time.
+    @raise OSError: for any other failure (missing, not a directory, ...).
+    """
+    global _syscall
+    if _syscall is None:
+        return None
+    how = _OpenHow(flags, 0, _RESOLVE)
+    fd = _syscall(
+        _SYS_OPENAT2,
+        ctypes.c_int(dir_fd),
+        os.fsencode(relative),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd >= 0:
+        return fd
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EPERM, errno.E2BIG, errno.EINVAL):
+        _syscall = None  # no openat2 here (or forbidden by a seccomp filter)
+        return None
+    if code in (errno.EXDEV, errno.ELOOP, errno.EAGAIN):
+        return None
+    raise OSError(code, os.strerror(code))
 
 
 def _components(path: str) -> list[str]:
@@ -284,6 +358,20 @@ class _Tree:
                 raise
             return self._follow(dir_fd, name, _DIRECTORY, path)
 
+    def _open_root(self, create: bool) -> int:
+        """
+        Open the root directory, making it first if C{create}.
+
+        @return: a file descriptor the caller must close.
+        """
+        try:
+            return os.open(self._root, _DIRECTORY)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.makedirs(self._root, exist_ok=True)
+            return os.open(self._root, _DIRECTORY)
+
     def open_directory(self, names: list[str], path: str, create: bool = False) -> int:
         """
         Open the directory reached from the root through C{names}.
@@ -292,14 +380,18 @@ class _Tree:
         @param create: make missing directories (and the root).
         @return: a file descriptor the caller must close.
         """
+        fd = self._open_root(create)
         try:
-            fd = os.open(self._root, _DIRECTORY)
-        except FileNotFoundError:
-            if not create:
-                raise
-            os.makedirs(self._root, exist_ok=True)
-            fd = os.open(self._root, _DIRECTORY)
-        try:
+            if names:
+                try:
+                    found = _open_beneath(fd, "/".join(names), _DIRECTORY)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    found = None
+                if found is not None:
+                    os.close(fd)
+                    return found
             for name in names:
                 child = self._open_child_directory(fd, name, path, create)
                 os.close(fd)
@@ -316,6 +408,13 @@ class _Tree:
         @return: its descriptor, which the caller must close, and its size.
         @raise PathNotFoundError: if C{path} is a directory or special file.
         """
+        root_fd = self._open_root(create=False)
+        try:
+            fd = _open_beneath(root_fd, path[1:], _READ)
+        finally:
+            os.close(root_fd)
+        if fd is not None:
+            return _regular_file(fd, path, PathNotFoundError)
         *parents, name = _components(path)
         dir_fd = self.open_directory(parents, path)
         try:
@@ -348,6 +447,38 @@ class _Tree:
             return _read_to_end(fd, size)
         finally:
             os.close(fd)
+
+    def get_contents(self, paths: list[str]) -> list[bytes | None]:
+        """
+        The whole content of each file at C{paths}, C{None} where there is
+        none.
+        """
+        found: list[bytes | None] = []
+        for path in paths:
+            try:
+                with _translated(path, writing=False):
+                    found.append(self.get_content(path))
+            except PathNotFoundError:
+                found.append(None)
+        return found
+
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> list[bytes]:
+        """
+        The content at C{path}, then at each path C{follow} names, until it
+        names none or a file is missing.
+        """
+        contents: list[bytes] = []
+        next_path: str | None = path
+        while next_path is not None:
+            try:
+                with _translated(next_path, writing=False):
+                    contents.append(self.get_content(check_path(next_path)))
+            except PathNotFoundError:
+                break
+            next_path = follow(contents)
+        return contents
 
     def put_content(self, path: str, content: bytes) -> None:
         """
@@ -448,6 +579,118 @@ class _Tree:
             os.close(dir_fd)
         infos.sort(key=lambda info: info.path)
         return infos
+
+    def _entries(self, dir_fd: int, path: str) -> Iterator[tuple[str, bool]]:
+        """
+        The names in the open directory C{dir_fd} (at C{path}) that L{scan}
+        reports, each with whether it is a directory, telling from the
+        directory entry's type without a C{stat} where the file system
+        records it.
+        """
+        with os.scandir(dir_fd) as entries:
+            yield from self._entries_of(entries, dir_fd, path)
+
+    def _entries_of(
+        self, entries: Iterable[os.DirEntry[str]], dir_fd: int, path: str
+    ) -> Iterator[tuple[str, bool]]:
+        """
+        L{_entries} for some C{entries} of the directory C{dir_fd}.
+        """
+        prefix = path.rstrip("/")
+        names: list[str] | None = None
+        for entry in entries:
+            name = entry.name
+            if not _NAME.match(name) or _TEMPORARY.search(name):
+                continue
+            try:
+                if entry.is_symlink():
+                    if names is None:
+                        names = _components(path)
+                    status = self._stat_link(dir_fd, name, f"{prefix}/{name}", names)
+                    yield name, stat.S_ISDIR(status.st_mode)
+                else:
+                    yield name, entry.is_dir(follow_symlinks=False)
+            except (OSError, InvalidPathError):
+                continue  # vanished, dangling, a loop of links, or leading outside
+
+    def names(self, path: str) -> list[str]:
+        """
+        The paths of what is directly in the directory C{path}, sorted, as
+        L{scan} reports them but without describing each.
+        """
+        names = _components(path)
+        prefix = path.rstrip("/")
+        dir_fd = self.open_directory(names, path)
+        try:
+            found = [f"{prefix}/{name}" for name, _ in self._entries(dir_fd, path)]
+        finally:
+            os.close(dir_fd)
+        found.sort()
+        return found
+
+    def walk_directories(self, path: str, visit: Callable[[str], Any]) -> None:
+        """
+        Call C{visit} on every directory below C{path}, depth first, names
+        sorted, descending unless it returns L{SKIP_DIR} and stopping when it
+        returns L{STOP_WALK}.  Each directory is opened from its parent's
+        open descriptor, following a link only as L{scan} does; a directory
+        that vanishes before it is opened is skipped.
+        """
+        dir_fd = self.open_directory(_components(path), path)
+        # Each level: its open descriptor, its path, and its child
+        # directories still to visit (sorted in reverse, to pop).
+        stack = [(dir_fd, path.rstrip("/"), self._directories(dir_fd, path))]
+        try:
+            while stack:
+                dir_fd, prefix, children = stack[-1]
+                if not children:
+                    stack.pop()
+                    os.close(dir_fd)
+                    continue
+                name = children.pop()
+                child = f"{prefix}/{name}"
+                action = visit(child)
+                if action is None:
+                    try:
+                        child_fd = self._open_child_directory(dir_fd, name, child, create=False)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue  # deleted or replaced since it was listed
+                    try:
+                        grandchildren = self._directories(child_fd, child)
+                    except BaseException:
+                        os.close(child_fd)
+                        raise
+                    stack.append((child_fd, child, grandchildren))
+                elif action == STOP_WALK:
+                    return
+                elif action != SKIP_DIR:
+                    raise ValueError(f"walk visitor returned {action!r} for {child}")
+        finally:
+            for dir_fd, _, _ in stack:
+                os.close(dir_fd)
+
+    def _directories(self, dir_fd: int, path: str) -> list[str]:
+        """
+        The names of the directories in C{dir_fd} (at C{path}) that L{scan}
+        would report, sorted in reverse; only links need a C{stat}.
+        """
+        found = []
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    name = entry.name
+                    if _NAME.match(name) and not (
+                        name.endswith(".tmp") and _TEMPORARY.search(name)
+                    ):
+                        found.append(name)
+                elif entry.is_symlink():
+                    found.extend(
+                        name
+                        for name, is_dir in self._entries_of([entry], dir_fd, path)
+                        if is_dir
+                    )
+        found.sort(reverse=True)
+        return found
 
     def _stat_link(self, dir_fd: int, name: str, path: str, names: list[str]) -> os.stat_result:
         """
@@ -732,6 +975,73 @@ class _Writer:
         return self._finish(sync=False, remove=True)
 
 
+#: Threads for short reads of metadata (links, manifests, listings): one per
+#: CPU, at least two.  More mostly fight over the GIL: on a 2-CPU machine,
+#: 4 threads served catalog pages and tag lists no faster than 2.
+_LOOKUP_THREADS = max(2, os.cpu_count() or 1)
+
+
+class _Workers:
+    """
+    A few threads running short blocking calls taken from one queue, each
+    result handed back to the reactor thread.  A call costs the reactor one
+    C{put} on a C library queue, less than a L{ThreadPool}'s hand-over; and
+    however many requests wait, no more threads than this compete for the
+    GIL.  The threads start with the first call.
+
+    @ivar stopped: whether L{stop} was called.
+    """
+
+    def __init__(self, reactor: IReactorFromThreads, size: int, name: str):
+        self._reactor = reactor
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self.stopped = False
+
+    def submit(self, function: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        """
+        Call C{function(*args)} in one of the threads.
+
+        @return: a L{Deferred} of its result, fired in the reactor thread.
+        """
+        if not self._threads:
+            for number in range(self._size):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{number}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        done: Deferred[_T] = Deferred()
+        self._queue.put((function, args, done))
+        return done
+
+    def _work(self) -> None:
+        """
+        Run calls until told to stop.
+        """
+        while (item := self._queue.get()) is not None:
+            function, args, done = item
+            try:
+                result = function(*args)
+            except BaseException:
+                self._reactor.callFromThread(done.errback, Failure())
+            else:
+                self._reactor.callFromThread(done.callback, result)
+
+    def stop(self) -> None:
+        """
+        Let the threads finish the calls queued, then end them.
+        """
+        self.stopped = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+
 @implementer(IStorageDriver)
 class FilesystemDriver:
     """
@@ -757,8 +1067,9 @@ class FilesystemDriver:
         maxthreads: int = 100,
     ):
         """
-        Start the driver's thread pool; it stops on L{close} or when the
-        reactor shuts down.
+        Start the driver's thread pool and its few lookup threads (for
+        reads of metadata); they stop on L{close} or when the reactor shuts
+        down.
 
         @param root: the root directory; it is made on the first write if
             missing.  A relative path is taken relative to the current
@@ -770,7 +1081,11 @@ class FilesystemDriver:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=maxthreads, name="txregistry-filesystem")
         self._pool.start()
-        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._pool.stop)
+        self._lookups = _Workers(
+            reactor, min(maxthreads, _LOOKUP_THREADS), "txregistry-filesystem-lookup"
+        )
+        self._walks = _Workers(reactor, 1, "txregistry-filesystem-walk")
+        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self._stop_threads)
         self._running = 0
         self._idle: list[Deferred[None]] = []
         self._closed = False
@@ -788,6 +1103,31 @@ class FilesystemDriver:
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
         return done.addBoth(self._finished)
 
+    def _look(
+        self, function: Callable[..., _T], path: str, *args: Any, walk: bool = False
+    ) -> Deferred[_T]:
+        """
+        Like L{_run} for a call that only reads: in the few lookup threads,
+        so that many concurrent requests do not grow the pool; or, for a
+        C{walk} of many directories, in the one walk thread, so that walks
+        run one after the other instead of handing the GIL to each other at
+        every system call.
+        """
+        workers = self._walks if walk else self._lookups
+        if self._closed or workers.stopped:
+            return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
+        self._running += 1
+        done = workers.submit(_call, function, path, False, *args)
+        return done.addBoth(self._finished)
+
+    def _stop_threads(self) -> None:
+        """
+        Stop the thread pool, the lookup threads and the walk thread.
+        """
+        self._walks.stop()
+        self._lookups.stop()
+        self._pool.stop()
+
     def _finished(self, result: _T) -> _T:
         self._running -= 1
         if not self._running:
@@ -801,7 +1141,25 @@ class FilesystemDriver:
         """
         See L{IStorageDriver.get_content}.
         """
-        return self._run(self._tree.get_content, check_path(path), False, path)
+        return self._look(self._tree.get_content, check_path(path), path)
+
+    @returns_deferred
+    def get_contents(self, paths: Sequence[str]) -> Deferred[list[bytes | None]]:
+        """
+        See L{IStorageDriver.get_contents}: one call in a pool thread.
+        """
+        paths = [check_path(path) for path in paths]
+        return self._look(self._tree.get_contents, paths[0] if paths else "/", paths)
+
+    @returns_deferred
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> Deferred[list[bytes]]:
+        """
+        See L{IStorageDriver.get_content_chain}: one call in a lookup
+        thread, where C{follow} runs.
+        """
+        return self._look(self._tree.get_content_chain, check_path(path), path, follow)
 
     @returns_deferred
     def put_content(self, path: str, content: bytes) -> Deferred[None]:
@@ -837,18 +1195,18 @@ class FilesystemDriver:
         """
         See L{IStorageDriver.stat}.
         """
-        return self._run(self._tree.stat, check_path(path, allow_root=True), False, path)
+        return self._look(self._tree.stat, check_path(path, allow_root=True), path)
 
     @returns_deferred
-    async def list(self, path: str) -> list[str]:
+    def list(self, path: str) -> Deferred[list[str]]:
         """
         See L{IStorageDriver.list}; a file is L{PathNotFoundError} too.
         """
         check_path(path, allow_root=True)
-        return [info.path for info in await self._scan(path)]
+        return self._look(self._tree.names, path, path)
 
     def _scan(self, path: str) -> Deferred[list[FileInfo]]:
-        return self._run(self._tree.scan, path, False, path)
+        return self._look(self._tree.scan, path, path)
 
     @returns_deferred
     def move(self, source: str, destination: str) -> Deferred[None]:
@@ -875,6 +1233,15 @@ class FilesystemDriver:
         return Deferred.fromCoroutine(walk_tree(path, visit, self._scan))
 
     @returns_deferred
+    def walk_directories(self, path: str, visit: Callable[[str], Any]) -> Deferred[None]:
+        """
+        See L{IStorageDriver.walk_directories}: the whole walk is one call
+        in the walk thread, where C{visit} runs.
+        """
+        check_path(path, allow_root=True)
+        return self._look(self._tree.walk_directories, path, path, visit, walk=True)
+
+    @returns_deferred
     def redirect_url(self, path: str, method: str) -> None:
         """
         See L{IStorageDriver.redirect_url}: files are always served by the
@@ -898,4 +1265,4 @@ class FilesystemDriver:
             await idle
         if not self._pool.joined:  # not already stopped by reactor shutdown
             self._reactor.removeSystemEventTrigger(self._shutdown)
-            self._pool.stop()
+            self._stop_threads()

@@ -11,7 +11,7 @@ L{Deferred}.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -21,6 +21,8 @@ from zope.interface import implementer
 
 from txregistry.storage.drivers._support import as_bytes, returns_deferred, walk_tree
 from txregistry.storage.interfaces import (
+    SKIP_DIR,
+    STOP_WALK,
     DriverUnavailableError,
     FileInfo,
     IFileReader,
@@ -58,6 +60,17 @@ def _components(path: str) -> list[str]:
     Split a checked driver path into its names (none for C{/}).
     """
     return path.split("/")[1:] if path != "/" else []
+
+
+def _subdirectories(directory: _Directory) -> list[tuple[str, _Directory]]:
+    """
+    The directories directly in C{directory} with their names, sorted by
+    name in reverse (to be popped in order).
+    """
+    found = [(name, child) for name, child in directory.children.items()
+             if isinstance(child, _Directory)]
+    found.sort(key=lambda item: item[0], reverse=True)
+    return found
 
 
 @implementer(IFileReader)
@@ -268,6 +281,35 @@ class InMemoryDriver:
         return self._file(path).content
 
     @returns_deferred
+    def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
+        """
+        See L{IStorageDriver.get_contents}.
+        """
+        found = []
+        for path in paths:
+            node = self._lookup(self._check(path))
+            found.append(node.content if isinstance(node, _File) else None)
+        return found
+
+    @returns_deferred
+    def get_content_chain(
+        self, path: str, follow: Callable[[list[bytes]], str | None]
+    ) -> list[bytes]:
+        """
+        See L{IStorageDriver.get_content_chain}: C{follow} runs at once, on
+        the caller's thread.
+        """
+        contents: list[bytes] = []
+        next_path: str | None = path
+        while next_path is not None:
+            node = self._lookup(self._check(next_path))
+            if not isinstance(node, _File):
+                break
+            contents.append(node.content)
+            next_path = follow(contents)
+        return contents
+
+    @returns_deferred
     def put_content(self, path: str, content: bytes) -> None:
         """
         See L{IStorageDriver.put_content}.
@@ -381,6 +423,31 @@ class InMemoryDriver:
         """
         self._check(path, allow_root=True)
         return Deferred.fromCoroutine(walk_tree(path, visit, returns_deferred(self._children)))
+
+    @returns_deferred
+    def walk_directories(self, path: str, visit: Callable[[str], Any]) -> None:
+        """
+        See L{IStorageDriver.walk_directories}: C{visit} runs at once, on
+        the caller's thread.
+        """
+        node = self._lookup(self._check(path, allow_root=True))
+        if not isinstance(node, _Directory):
+            raise PathNotFoundError(path)
+        stack = [(path.rstrip("/"), _subdirectories(node))]
+        while stack:
+            prefix, children = stack[-1]
+            if not children:
+                stack.pop()
+                continue
+            name, child = children.pop()
+            child_path = f"{prefix}/{name}"
+            action = visit(child_path)
+            if action == STOP_WALK:
+                return
+            if action not in (None, SKIP_DIR):
+                raise ValueError(f"walk visitor returned {action!r} for {child_path}")
+            if action is None:
+                stack.append((child_path, _subdirectories(child)))
 
     @returns_deferred
     def redirect_url(self, path: str, method: str) -> None:
