@@ -594,3 +594,25 @@ class FilesystemOnlyTests(TestCase):
         self.assertTrue(driver._pool.joined)
         self.assertEqual(len(triggers), count)
         await self.assertFailure(driver.stat("/f"), DriverUnavailableError)
+
+
+class WithoutOpenat2DriverTests(FilesystemDriverTests):
+    """
+    The contract holds where C{openat2} is missing (older kernels, other
+    architectures, seccomp filters): paths are resolved a component at a
+    time.
+    """
+
+    def setUp(self) -> None:
+        self.patch(filesystem, "_syscall", None)
+        return super().setUp()
+
+
+class WithoutOpenat2OnlyTests(FilesystemOnlyTests):
+    """
+    Confinement to the root and the rest hold without C{openat2} too.
+    """
+
+    def setUp(self) -> None:
+        self.patch(filesystem, "_syscall", None)
+        return super().setUp()

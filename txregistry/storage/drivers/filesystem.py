@@ -18,10 +18,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import platform
 import re
 import shutil
 import queue
 import stat
+import sys
 import threading
 import uuid
 from collections import deque
@@ -102,8 +104,14 @@ def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 _sync_file_range = _find_sync_file_range()
 
 
-#: C{openat2}'s system call number, the same on every Linux architecture.
+#: C{openat2}'s system call number on the architectures of
+#: L{_OPENAT2_MACHINES}, which share the generic numbering (Alpha, IA-64 and
+#: MIPS number it differently, so they use the component walk).
 _SYS_OPENAT2 = 437
+_OPENAT2_MACHINES = frozenset({
+    "x86_64", "amd64", "i386", "i686", "aarch64", "arm64", "armv7l", "armv6l",
+    "riscv64", "ppc64le", "ppc64", "s390x", "loongarch64",
+})
 #: C{RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH}: resolution may not leave the
 #: directory it starts from, by C{..}, an absolute path or a link.
 _RESOLVE = 0x02 | 0x08
@@ -123,8 +131,11 @@ class _OpenHow(ctypes.Structure):
 
 def _find_syscall() -> Callable[..., int] | None:
     """
-    The C library's C{syscall} function, or C{None} where there is none.
+    The C library's C{syscall} function, or C{None} where there is none
+    or L{_SYS_OPENAT2} may name another call.
     """
+    if sys.platform != "linux" or platform.machine().lower() not in _OPENAT2_MACHINES:
+        return None
     try:
         function = ctypes.CDLL(None, use_errno=True).syscall
     except (OSError, AttributeError):
