@@ -42,6 +42,20 @@ class SpoolTestCase(SynchronousTestCase):
         self.successResultOf(ensureDeferred(spool.recover()))
         return spool
 
+    def two_unsynced_appends(self):
+        """
+        Two events appended to a spool whose disk does not sync on append.
+
+        @return: the C{fdatasync} calls (recorded, not made) and the L{Disk}.
+        """
+        syncs = []
+        self.patch(spool_module.os, "fdatasync", syncs.append)
+        disk = Disk(sync=False)
+        spool = self.recovered(disk=disk)
+        self.successResultOf(spool.append(numbered(0)))
+        self.successResultOf(spool.append(numbered(1)))
+        return syncs, disk
+
     def take(self, spool, most: int = 1000):
         """
         The records L{EndpointSpool.next_batch} gives now (it must give).
@@ -168,12 +182,7 @@ class AppendReadTests(SpoolTestCase):
         With C{fsync} off, appends are not flushed to the device until the
         next flush, which flushes each file written once.
         """
-        syncs = []
-        self.patch(spool_module.os, "fdatasync", syncs.append)
-        disk = Disk(sync=False)
-        spool = self.recovered(disk=disk)
-        self.successResultOf(spool.append(numbered(0)))
-        self.successResultOf(spool.append(numbered(1)))
+        syncs, disk = self.two_unsynced_appends()
         self.assertEqual(syncs, [])
         disk.flush()
         self.assertEqual(len(syncs), 1)
@@ -185,12 +194,7 @@ class AppendReadTests(SpoolTestCase):
         A flush handed over to another thread syncs each file written once,
         also when the spool closed it meanwhile; nothing is left to flush.
         """
-        syncs = []
-        self.patch(spool_module.os, "fdatasync", syncs.append)
-        disk = Disk(sync=False)
-        spool = self.recovered(disk=disk)
-        self.successResultOf(spool.append(numbered(0)))
-        self.successResultOf(spool.append(numbered(1)))
+        syncs, disk = self.two_unsynced_appends()
         detached = disk.detach()
         disk.close()
         flush_detached(detached)
