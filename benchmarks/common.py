@@ -201,38 +201,77 @@ def blob_digest(seed: int, size: int) -> str:
     return source.digest()
 
 
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name, in parentheses, may hold spaces: split after it.
+        return stat.read().rpartition(")")[2].split()
+
+
+def process_family(pid: int) -> list[int]:
+    """
+    Process C{pid} and its descendants (a registry with several workers is
+    a family of processes).
+    """
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                parents[int(name)] = int(_stat_fields(int(name))[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+    family = [pid]
+    for member in family:
+        family.extend(child for child, parent in parents.items() if parent == member)
+    return family
+
+
 def memory_status(pid: int) -> dict:
     """
-    C{VmRSS} and C{VmHWM} of process C{pid}, in bytes.
+    C{VmRSS} and C{VmHWM} of process C{pid}, with its descendants', in bytes
+    (the sum of the descendants' C{VmHWM} may exceed the family's real peak).
     """
-    values = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) * KiB
+    values = {"VmRSS": 0, "VmHWM": 0}
+    for member in process_family(pid):
+        try:
+            with open(f"/proc/{member}/status") as status:
+                for line in status:
+                    key, _, rest = line.partition(":")
+                    if key in values:
+                        values[key] += int(rest.split()[0]) * KiB
+        except FileNotFoundError:
+            if member == pid:
+                raise
     return values
 
 
 def cpu_seconds(pid: int) -> float:
     """
-    The CPU time (user and system, all threads) process C{pid} has used.
+    The CPU time (user and system, all threads) process C{pid} and its
+    running descendants have used.
     """
-    with open(f"/proc/{pid}/stat") as stat:
-        # The command name, in parentheses, may hold spaces: split after it.
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for member in process_family(pid):
+        try:
+            fields = _stat_fields(member)
+        except FileNotFoundError:
+            if member == pid:
+                raise
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak(pid: int) -> bool:
     """
-    Reset the kernel's C{VmHWM} of process C{pid} to its current RSS.
+    Reset the kernel's C{VmHWM} of process C{pid} and its descendants to
+    their current RSS.
 
     @return: whether that worked.
     """
     try:
-        with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
+        for member in process_family(pid):
+            with open(f"/proc/{member}/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
     except OSError:
         return False
     return True

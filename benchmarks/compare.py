@@ -260,7 +260,10 @@ class Server:
     @ivar root: its storage root.
     """
 
-    def __init__(self, name: str, root: str, workdir: str):
+    def __init__(self, name: str, root: str, workdir: str, workers: int = 1):
+        """
+        @param workers: txregistry's C{http.workers}.
+        """
         self.name = name
         self.root = root
         os.makedirs(workdir)
@@ -268,7 +271,7 @@ class Server:
             config = base_config(
                 root,
                 log={"level": "warn", "accesslog": {"disabled": True}},
-                http={"addr": f"127.0.0.1:{free_port()}"},
+                http={"addr": f"127.0.0.1:{free_port()}", "workers": workers},
             )
             config["storage"]["maintenance"] = {"uploadpurging": {"enabled": False}}
             self.process = RegistryProcess(config, workdir)
@@ -900,6 +903,7 @@ def settings_text(args) -> str:
     return (f"{args.runs} run(s) after a warm-up; blobs of {format_size(args.sizes.blob)} "
             f"({format_size(args.sizes.chunk)} PATCHes); wrk {args.connections} connections, "
             f"{args.threads} threads, {args.sizes.duration} s per figure; "
+            f"txregistry http.workers {args.workers}; "
             f"{args.repositories:,} repositories; skopeo image of "
             f"{args.sizes.image / 1e6:g} MB in three layers; RSS push of "
             f"{format_size(args.sizes.memory_push)}; {args.sizes.requests:,} requests before "
@@ -982,6 +986,8 @@ def parse_args(argv=None):
     parser.add_argument("--connections", type=int,
                         help="wrk connections (64; 8 with --small)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="txregistry's http.workers, its server processes (1)")
     parser.add_argument("--only", default=",".join(Benchmark.WORKLOADS),
                         help="comma-separated workloads to run (default: all): "
                              + ", ".join(Benchmark.WORKLOADS))
@@ -1036,7 +1042,8 @@ def main(argv=None) -> int:
     set_child_pythonpath()
     workdir = tempfile.mkdtemp(prefix="txregistry-compare-")
     names = ["txregistry"] + (["distribution"] if with_distribution else [])
-    servers = [Server(name, os.path.join(workdir, name, "root"), os.path.join(workdir, name))
+    servers = [Server(name, os.path.join(workdir, name, "root"), os.path.join(workdir, name),
+                      args.workers)
                for name in names]
     load_before = os.getloadavg()[0]
     started = time.monotonic()

@@ -15,7 +15,7 @@ from twisted.logger import (
 )
 from twisted.python import logfile
 
-_LEVELS = {
+LEVELS = {  # the log.level names
     "debug": LogLevel.debug,
     "info": LogLevel.info,
     "warn": LogLevel.warn,
@@ -57,7 +57,7 @@ def make_observer(log_config, out):
         observer = _with_fields(jsonFileLogObserver(out, recordSeparator=""), fields)
     else:
         observer = FileLogObserver(out, _text_with_fields(fields))
-    predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[log_config.level])
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[log_config.level])
     return FilteringLogObserver(observer, [predicate])
 
 

@@ -3,6 +3,7 @@ Assembling the running registry from a configuration: the storage driver,
 the HTTP listener serving the API, and the background services.
 """
 
+import socket
 from functools import partial
 
 from twisted.application.service import MultiService, Service
@@ -28,14 +29,19 @@ from txregistry.registry.registry import Registry, RegistryPolicy
 from txregistry.storage.plugins import create_driver, get_driver_factory
 from txregistry.web.site import RegistrySite
 from txregistry.web.tls import ServerTLS, tls_factory
+from txregistry.workers.listen import SharedPortEndpoint
+from txregistry.workers.pool import WorkerPool, worker_command
+from txregistry.workers.role import Worker, check_workers
 
 _log = Logger()
 
 
-def listen_endpoint(http, reactor):
+def listen_endpoint(http, reactor, worker: Worker = Worker()):
     """
-    The server endpoint for C{http.addr} and C{http.net}.
+    The server endpoint for C{http.addr} and C{http.net}: one that shares
+    the address with the other processes when there are several.
 
+    @param worker: which server process this is.
     @raise ConfigError: if the address does not parse.
     """
     if http.net == "unix":
@@ -43,9 +49,14 @@ def listen_endpoint(http, reactor):
     host, sep, port_text = http.addr.rpartition(":")
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ConfigError("http.addr", f"expected HOST:PORT, got {http.addr!r}")
-    port = int(port_text)
+    port = int(port_text) if worker.port is None else worker.port
+    family = socket.AF_INET
     if host.startswith("[") and host.endswith("]"):
-        return TCP6ServerEndpoint(reactor, port, interface=host[1:-1])
+        host, family = host[1:-1], socket.AF_INET6
+    if worker.shares_port:
+        return SharedPortEndpoint(reactor, family, host, port)
+    if family == socket.AF_INET6:
+        return TCP6ServerEndpoint(reactor, port, interface=host)
     return TCP4ServerEndpoint(reactor, port, interface=host)
 
 
@@ -77,6 +88,7 @@ def check_resources(config: Config, environ) -> None:
     if config.http.tls.certificate:
         ServerTLS(config.http.tls)
     check_notifications(config, environ)
+    check_workers(config)
 
 
 class Listener(Service):
@@ -140,12 +152,24 @@ class RegistryService(MultiService):
     @ivar listener: the L{Listener}.
     @ivar notifications: the L{NotificationService}, or C{None} when no
         notification endpoint is enabled.
+    @ivar workers: the L{WorkerPool} of the other server processes, in the
+        first of several; else C{None}.
     """
 
-    def __init__(self, config: Config, reactor):
+    def __init__(self, config: Config, reactor, worker: Worker | None = None,
+                 config_path: str | None = None):
+        """
+        @param worker: which server process this is; by default the first
+            of C{http.workers}.
+        @param config_path: the file C{config} came from (C{None}: the
+            built-in configuration), for the other server processes.
+        """
         super().__init__()
         self._config = config
         self._reactor = reactor
+        if worker is None:
+            worker = Worker(count=config.http.workers)
+        self._worker = worker
         self.driver = create_driver(config, reactor)
         storage = config.storage
         policy = RegistryPolicy(
@@ -160,7 +184,9 @@ class RegistryService(MultiService):
         )
         http = config.http
         urls = URLBuilder(prefix=http.prefix, host=http.host, relative=http.relativeurls)
-        self.notifications = NotificationService.from_config(config, reactor)
+        self.notifications = NotificationService.from_config(
+            config, reactor, spool=worker.spool_directory
+        )
         events = EventEmitter()
         if self.notifications is not None:
             self.notifications.setServiceParent(self)
@@ -192,10 +218,23 @@ class RegistryService(MultiService):
             gate=self._gate if self._health is not None else None,
             reactor=reactor,
         )
-        self.listener = Listener(listen_endpoint(http, reactor), tls_factory(http.tls, self.site))
+        self.listener = Listener(listen_endpoint(http, reactor, worker),
+                                 tls_factory(http.tls, self.site))
         self.listener.setServiceParent(self)
-        for maintenance in maintenance_services(storage.maintenance, registry, reactor):
-            maintenance.setServiceParent(self)
+        self.workers = None
+        if worker.first and worker.shares_port:
+            self.workers = WorkerPool(
+                worker.count,
+                lambda index: worker_command(index, worker.count, self.listener.port.getHost().port,
+                                             config_path),
+                reactor,
+                http.draintimeout,
+            )
+            self.workers.setServiceParent(self)
+        if worker.first:
+            # Maintenance runs once per registry, in its first process.
+            for maintenance in maintenance_services(storage.maintenance, registry, reactor):
+                maintenance.setServiceParent(self)
 
     def _gate(self, request):
         if self._health.healthy or request.path == b"/":
@@ -214,6 +253,8 @@ class RegistryService(MultiService):
             driver=storage.driver,
             where=f" at {where}" if where else "",
         )
+        if not self._worker.first:
+            return  # the first process said the rest
         for warning in self._config.warnings:
             _log.warn("configuration: {warning}", warning=warning)
         if storage.cache_blobdescriptor:
@@ -225,7 +266,9 @@ class RegistryService(MultiService):
 
     async def _stop(self):
         # Stop taking connections, let requests in flight finish (for at
-        # most http.draintimeout), then stop everything else.
+        # most http.draintimeout), then stop everything else.  The other
+        # workers do the same at the same time.
+        workers = defer.succeed(None) if self.workers is None else self.workers.stopService()
         await defer.maybeDeferred(self.listener.stopService)
         drain = self._config.http.draintimeout
         if drain > 0:
@@ -235,6 +278,7 @@ class RegistryService(MultiService):
                 await idle
             except defer.TimeoutError:
                 _log.warn("requests still running after draining {seconds} s", seconds=drain)
+        await workers
         await super().stopService()
         await self.driver.close()
 

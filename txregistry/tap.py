@@ -35,6 +35,7 @@ class Options(usage.Options):
         twistd before anything listens; and log as it asks.
         """
         path = self["config"] or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None
+        self["configuration_path"] = path
         try:
             self["configuration"] = load_config(path, os.environ)
             check_resources(self["configuration"], os.environ)
@@ -50,8 +51,8 @@ class _TwistdRegistryService(RegistryService):
     where twistd's own options say.
     """
 
-    def __init__(self, config, reactor, twistd_options):
-        super().__init__(config, reactor)
+    def __init__(self, config, reactor, twistd_options, config_path):
+        super().__init__(config, reactor, config_path=config_path)
         self._twistd_options = twistd_options
 
     def setServiceParent(self, parent):
@@ -72,4 +73,5 @@ def makeService(options):
     """
     from twisted.internet import reactor
 
-    return _TwistdRegistryService(options["configuration"], reactor, options.parent or {})
+    return _TwistdRegistryService(options["configuration"], reactor, options.parent or {},
+                                  options["configuration_path"])

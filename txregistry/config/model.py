@@ -552,6 +552,8 @@ class HTTPConfig:
     @ivar secret: the upload state HMAC key; C{None} for a random one.
     @ivar draintimeout: seconds to wait for connections on shutdown.
     @ivar headers: headers added to every response.
+    @ivar workers: (txregistry) how many server processes share the
+        listening address; 1 serves from the registry's own process.
     """
 
     addr: str = setting(TEXT, default=":5000")
@@ -562,6 +564,7 @@ class HTTPConfig:
     relativeurls: bool = setting(FLAG, default=False)
     draintimeout: float = setting(DURATION, default=0.0)
     headers: dict[str, list[str]] = setting(HEADERS, factory=dict)
+    workers: int = setting(Integer(minimum=1), default=1)
     tls: TLSConfig = setting(
         Section(TLSConfig, finish=_finish_tls, extras={"minimumversion": Choice(TLS_VERSIONS)})
     )

@@ -258,10 +258,14 @@ class NotificationService(Service):
         self._flushes.clock = reactor
 
     @classmethod
-    def from_config(cls, config, reactor, environ: Mapping[str, str] | None = None):
+    def from_config(cls, config, reactor, environ: Mapping[str, str] | None = None,
+                    spool=lambda root: root):
         """
         The service for a configuration's C{notifications} section, or
         C{None} when no endpoint is enabled.
+
+        @param spool: gives this process's spool directory from the
+            configured one (each server process has its own).
         """
         notifications = config.notifications
         endpoints = [e for e in notifications.endpoints if not e.disabled]
@@ -270,7 +274,7 @@ class NotificationService(Service):
         root = notifications.spool or default_spool_directory(
             os.environ if environ is None else environ
         )
-        return cls(endpoints, root, notifications.fsync, reactor)
+        return cls(endpoints, spool(root), notifications.fsync, reactor)
 
     def _in_pool(self, function, *args):
         return deferToThreadPool(self._reactor, self._pool, function, *args)

@@ -64,6 +64,7 @@ class FilesystemDriverFactory:
     """
 
     name = "filesystem"
+    shared_between_processes = True
 
     def _read(self, parameters: Any) -> tuple[str, int]:
         parameters = _parameters(self.name, parameters)
@@ -96,6 +97,7 @@ class InMemoryDriverFactory:
     """
 
     name = "inmemory"
+    shared_between_processes = False
 
     def validate(self, parameters: Any) -> None:
         """

@@ -315,6 +315,12 @@ class IStorageDriverFactory(IPlugin):
 
     name = Attribute("The key naming this driver under C{storage:} in the config.")
 
+    shared_between_processes = Attribute(
+        "Whether drivers made from the same parameters in different processes "
+        "see the same content, so that several server processes (C{http.workers}) "
+        "can serve one registry.  A factory without it counts as C{False}."
+    )
+
     def validate(parameters):
         """
         Check the driver's parameters from the config.
