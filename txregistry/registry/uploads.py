@@ -302,10 +302,10 @@ class UploadStore:
         @raise errors.RegistryError: C{BLOB_UPLOAD_UNKNOWN}.
         """
         key = (name, upload_id)
-        await self._require(name, upload_id)
         release = await self._locks.acquire(key)
         try:
-            # The session may have been completed or cancelled while waiting.
+            # Checked with the lock held: a request that held it may have
+            # completed or cancelled the session.
             await self._require(name, upload_id)
             path = layout.upload_data(name, upload_id)
             writer = await self._driver.writer(path, append=True)
