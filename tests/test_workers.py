@@ -4,6 +4,7 @@ listening address, and the first process's supervision of the others
 (with a fake process reactor and a L{Clock}).
 """
 
+import os
 import socket
 
 from twisted.internet import defer, reactor
@@ -18,7 +19,7 @@ from tests.configdocs import document, parse
 from txregistry.config import ConfigError
 from txregistry.workers.listen import SharedPortEndpoint
 from txregistry.workers.pool import KILL_GRACE, WorkerPool, worker_command
-from txregistry.workers.role import Worker, check_workers
+from txregistry.workers.role import Worker, check_workers, former_worker_spools
 
 
 def filesystem(**sections):
@@ -291,3 +292,26 @@ class WorkerPoolTests(SynchronousTestCase):
         self.assertEqual(workers[1].signals, ["TERM", "KILL"])
         workers[1].end(-9)
         self.successResultOf(stopped)
+
+
+class FormerWorkerSpoolsTests(SynchronousTestCase):
+    """
+    L{former_worker_spools} finds the queues of workers that no longer run.
+    """
+
+    def test_found(self):
+        """
+        Spools of workers numbered C{count} or more are listed by index;
+        those of running workers, and unrelated directories, are not.
+        """
+        parent = self.mktemp()
+        root = os.path.join(parent, "notifications")
+        for name in ("notifications", "notifications-worker1", "notifications-worker2",
+                     "notifications-worker10", "notifications-worker0", "other-worker3",
+                     "notifications-workerX"):
+            os.makedirs(os.path.join(parent, name))
+        self.assertEqual(former_worker_spools(root + "/", 2),
+                         [(2, os.path.join(parent, "notifications-worker2")),
+                          (10, os.path.join(parent, "notifications-worker10"))])
+        self.assertEqual(former_worker_spools(root, 11), [])
+        self.assertEqual(former_worker_spools(os.path.join(parent, "missing", "n"), 1), [])

@@ -31,7 +31,7 @@ from txregistry.web.site import RegistrySite
 from txregistry.web.tls import ServerTLS, tls_factory
 from txregistry.workers.listen import SharedPortEndpoint
 from txregistry.workers.pool import WorkerPool, worker_command
-from txregistry.workers.role import Worker, check_workers
+from txregistry.workers.role import Worker, check_workers, former_worker_spools
 
 _log = Logger()
 
@@ -255,6 +255,14 @@ class RegistryService(MultiService):
         )
         if not self._worker.first:
             return  # the first process said the rest
+        if self.notifications is not None:
+            for index, directory in former_worker_spools(self.notifications.root,
+                                                         self._worker.count):
+                _log.warn(
+                    "notifications: {directory} holds the queue of worker {index}, which "
+                    "does not run with http.workers {count}; its events wait until it does",
+                    directory=directory, index=index, count=self._worker.count,
+                )
         for warning in self._config.warnings:
             _log.warn("configuration: {warning}", warning=warning)
         if storage.cache_blobdescriptor:

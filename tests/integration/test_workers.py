@@ -12,6 +12,7 @@ import subprocess
 from urllib.parse import urljoin
 
 import requests
+import yaml
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.clients import Skopeo, patch_chunk, push_blob, sha256_digest
@@ -177,6 +178,23 @@ class WorkersTests(SynchronousTestCase):
         self.assertIn("Server Shut Down.", self.registry.log())
         for pid in workers.values():
             wait_for(lambda: not process_exists(pid), 15, f"worker {pid} to exit")
+
+    def test_fewer_workers(self):
+        """
+        Started again with fewer workers, the registry warns that the queue
+        of a worker that no longer runs waits.
+        """
+        self.registry.stop()
+        with open(self.registry.config_path) as f:
+            config = yaml.safe_load(f)
+        config["http"]["workers"] = WORKERS - 1
+        with open(self.registry.config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        self.registry.start()
+        warnings = [event for event in map(json.loads, self.registry.log().splitlines())
+                    if "queue of worker" in event.get("log_format", "")]
+        self.assertEqual([(e["index"], e["directory"]) for e in warnings],
+                         [(WORKERS - 1, os.path.join(self.scratch, f"spool-worker{WORKERS - 1}"))])
 
     def test_parent_killed(self):
         """

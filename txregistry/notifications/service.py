@@ -276,6 +276,13 @@ class NotificationService(Service):
         )
         return cls(endpoints, spool(root), notifications.fsync, reactor)
 
+    @property
+    def root(self) -> str:
+        """
+        The spool directory.
+        """
+        return self._root
+
     def _in_pool(self, function, *args):
         return deferToThreadPool(self._reactor, self._pool, function, *args)
 

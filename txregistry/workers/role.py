@@ -4,6 +4,7 @@ must not ask for.
 """
 
 import os
+import re
 
 import attrs
 
@@ -50,6 +51,27 @@ class Worker:
         if self.first:
             return root
         return f"{os.path.normpath(root)}-worker{self.index}"
+
+
+def former_worker_spools(root: str, count: int) -> list[tuple[int, str]]:
+    """
+    The spools beside C{root} of workers numbered C{count} or more, left by
+    a run with more workers: nobody delivers their events now.
+
+    @return: (worker index, directory) pairs, by index.
+    """
+    parent, base = os.path.split(os.path.normpath(root))
+    pattern = re.compile(re.escape(base) + r"-worker([1-9][0-9]*)")
+    try:
+        names = os.listdir(parent or os.curdir)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and int(match[1]) >= count:
+            found.append((int(match[1]), os.path.join(parent, name)))
+    return sorted(found)
 
 
 def check_workers(config) -> None:
