@@ -1102,6 +1102,7 @@ def main(argv=None) -> int:
                 "repositories": args.repositories,
                 "connections": args.connections,
                 "threads": args.threads,
+                "workers": args.workers,
                 "machine": info,
                 "versions": found,
                 "load_average": {"before": load_before, "after": load_after},

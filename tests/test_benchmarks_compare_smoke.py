@@ -27,8 +27,9 @@ RECORD_HEAD = "# Benchmarks\n\nEarlier sections.\n"
 @functools.cache
 def run_compare():
     """
-    Run C{compare.py --small --json OUT --record FILE} once for all
-    the tests that look at it.
+    Run C{compare.py --small --workers 2 --json OUT --record FILE} once
+    for all the tests that look at it (two txregistry processes, so that the
+    figures summed over a family of processes are exercised too).
 
     @return: the L{subprocess.CompletedProcess}, the JSON results (or
         C{None}), the record file's text, and the scratch directory's path.
@@ -40,7 +41,8 @@ def run_compare():
         with open(record_path, "w") as f:
             f.write(RECORD_HEAD)
         result = subprocess.run(
-            [sys.executable, COMPARE, "--small", "--json", json_path, "--record", record_path],
+            [sys.executable, COMPARE, "--small", "--workers", "2", "--json", json_path,
+             "--record", record_path],
             check=False,
             capture_output=True,
             text=True,
@@ -115,6 +117,7 @@ class CompareSmokeTests(SynchronousTestCase):
         self.assertIsNotNone(results, self.result.stderr)
         self.assertEqual(results["runs"], 1)
         self.assertEqual(results["repositories"], 100)
+        self.assertEqual(results["workers"], 2)
         for server in ("txregistry", "distribution"):
             for key in self.compare.FIGURE_KEYS:
                 values = results["results"][server][key]
@@ -140,7 +143,8 @@ class CompareSmokeTests(SynchronousTestCase):
         added = self.recorded[len(RECORD_HEAD):]
         self.assertRegex(added, r"\n## \d{4}-\d\d-\d\d: txregistry against Distribution")
         self.assertIn("CPUs", added)
-        self.assertIn("`python benchmarks/compare.py --small`", added)
+        self.assertIn("`python benchmarks/compare.py --small --workers 2`", added)
+        self.assertIn("txregistry http.workers 2", added)
         self.assertIn("| monolithic push | MiB/s |", added)
         self.assertNotIn(self.directory, added)
         self.assertNotIn(tempfile.gettempdir() + "/", added)
