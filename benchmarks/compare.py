@@ -55,7 +55,10 @@ alternating from one run to the next (txregistry first in odd runs).  The
 table gives each server's median over the runs, and as ratio the median of
 the per-run ratios txregistry/Distribution: the machine may be shared and
 noisy, and only figures measured side by side compare.  No figure includes
-the client's set-up (generating blobs and images, hashing them).
+the client's set-up (generating blobs and images, hashing them).  Before
+each timed push, pull and skopeo copy, dirty pages are written back
+(C{sync}), so that neither server pays for the disk writes of what ran
+before it (the other server's work, the image written for skopeo).
 
 Every response is checked: pushes must answer C{201} with the digest,
 pulls the full length (and, in the warm-up, the right digest), C{wrk} runs
@@ -599,13 +602,15 @@ class Benchmark:
 
     def _timed(self, server, action) -> tuple[float, dict]:
         """
-        Run C{action(client)} on a fresh connection to C{server}.
+        Run C{action(client)} on a fresh connection to C{server}, once the
+        dirty pages are written back.
 
         @return: the seconds it took and the CPU seconds the server and the
             client used meanwhile.
         """
         client = Client("127.0.0.1", server.port)
         try:
+            os.sync()
             server_cpu = cpu_seconds(server.pid)
             client_cpu = time.process_time()
             started = time.perf_counter()
@@ -672,6 +677,7 @@ class Benchmark:
         """
         command = [tool("skopeo"), "--insecure-policy", "copy", "--quiet", *options,
                    source, destination]
+        os.sync()
         server_cpu = cpu_seconds(server.pid)
         client_cpu = child_cpu_seconds()
         started = time.perf_counter()
