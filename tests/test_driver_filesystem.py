@@ -496,9 +496,9 @@ class FilesystemOnlyTests(TestCase):
     async def test_synced_while_writing(self) -> None:
         """
         A writer makes what it stored durable in the background, in the
-        pool, every few MiB, one C{fdatasync} at a time; C{close}, C{commit}
-        and C{cancel} wait for the one running.  A failed one fails the
-        commit, even though the final C{fsync} would succeed.
+        pool, every few MiB, one C{fdatasync} at a time; C{commit} and
+        C{cancel} wait for the one running.  A failed one fails the commit,
+        even though the final C{fsync} would succeed.
         """
         self.patch(filesystem, "_SYNC_BYTES", 256 * 1024)
         content = pattern(2 * 1024 * 1024 + 12345)
@@ -525,7 +525,7 @@ class FilesystemOnlyTests(TestCase):
             )
             await getattr(writer, end)()
 
-        for end in ["close", "commit", "cancel"]:
+        for end in ["commit", "cancel"]:
             calls = self.record_calls()
             del events[:]
             await write(f"/{end}", end)
@@ -534,13 +534,111 @@ class FilesystemOnlyTests(TestCase):
             for name, in_reactor, _ in calls:
                 self.assertFalse(in_reactor, f"{name} called in the reactor thread")
         self.assertEqual(await self.driver.get_content("/commit"), content)
-        self.assertEqual(await self.driver.get_content("/close"), content)
 
         self.record_calls({"fdatasync": OSError(errno.EIO, "Input/output error")})
         error = await self.assertFailure(
             Deferred.fromCoroutine(write("/failed", "commit")), DriverUnavailableError
         )
         self.assertIn("Input/output error", str(error))
+
+    def gate_syncs(self, failures: list[OSError | None]) -> tuple[threading.Event, list]:
+        """
+        Make every C{fdatasync} wait until the returned event is set, then
+        fail with the next of C{failures} (C{None}: succeed; succeed once
+        they are used up).
+
+        @return: the event, and the list of descriptors synced.
+        """
+        gate = threading.Event()
+        synced = []
+        fdatasync = os.fdatasync
+
+        def gated(fd: int) -> None:
+            gate.wait(10)
+            synced.append(fd)
+            failure = failures.pop(0) if failures else None
+            if failure is not None:
+                raise failure
+            fdatasync(fd)
+
+        self.patch(os, "fdatasync", gated)
+        self.patch(filesystem, "_SYNC_BYTES", 256 * 1024)
+        return gate, synced
+
+    async def idle(self) -> None:
+        """
+        Wait until the driver has no call in progress.
+        """
+        if self.driver._running:
+            waiter: Deferred[None] = Deferred()
+            self.driver._idle.append(waiter)
+            await waiter
+
+    def open_descriptors(self, path: str) -> int:
+        """
+        How many of this process's descriptors are open on C{path}.
+        """
+        target = os.path.realpath(self.on_disk(path))
+        count = 0
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{name}") == target:
+                    count += 1
+            except OSError:
+                continue  # closed meanwhile
+        return count
+
+    async def test_close_does_not_wait_for_sync(self) -> None:
+        """
+        Appends by a series of writers are made durable as they cross
+        multiples of the sync size counted from the start of the file; a
+        writer closed while its sync runs returns at once and the sync
+        closes the file when done.
+        """
+        gate, synced = self.gate_syncs([])
+        size = filesystem._SYNC_BYTES
+        content = pattern(4 * size)
+        for at in range(0, len(content), size // 2):
+            writer = await self.driver.writer("/f", append=True)
+            await writer.write(content[at : at + size // 2])
+            await writer.close()
+        self.assertEqual(await self.driver.get_content("/f"), content)
+        self.assertEqual(self.open_descriptors("/f"), 1)  # the first sync, still running
+        gate.set()
+        await self.idle()
+        self.assertEqual(self.open_descriptors("/f"), 0)
+        self.assertEqual(len(synced), 1)
+        writer = await self.driver.writer("/f", append=True)
+        await writer.write(content[:size])
+        await writer.commit()
+        self.assertEqual(await self.driver.get_content("/f"), content + content[:size])
+        self.assertEqual(len(synced), 2)
+
+    async def test_late_sync_failure(self) -> None:
+        """
+        A sync that fails after its writer was closed removes the file, so
+        that nothing built on it can complete, and fails the commit of a
+        writer opened before that; later writers start afresh.
+        """
+        gate, _ = self.gate_syncs([OSError(errno.EIO, "Input/output error")])
+        size = filesystem._SYNC_BYTES
+        first = await self.driver.writer("/f", append=True)
+        await first.write(pattern(size + 1))
+        await first.close()
+        second = await self.driver.writer("/f", append=True)
+        self.assertEqual(second.size, size + 1)
+        await second.write(b"more")
+        gate.set()
+        await self.idle()
+        with self.assertRaises(PathNotFoundError):
+            await self.driver.get_content("/f")
+        error = await self.assertFailure(second.commit(), StorageError)
+        self.assertIn("Input/output error", str(error))
+        third = await self.driver.writer("/f", append=True)
+        self.assertEqual(third.size, 0)
+        await third.write(b"fresh")
+        await third.commit()
+        self.assertEqual(await self.driver.get_content("/f"), b"fresh")
 
     async def test_lookups_bounded(self) -> None:
         """

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
@@ -55,6 +56,7 @@ from txregistry.storage.interfaces import (
 )
 
 _T = TypeVar("_T")
+_log = Logger()
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 # O_NONBLOCK so that opening a FIFO someone left in the root cannot hang a thread.
@@ -812,6 +814,44 @@ class _Reader:
                 await self._driver._run(os.close, self._path, False, fd)
 
 
+class _BackgroundSync:
+    """
+    A writer's C{fdatasync} running in the pool, and the hand-over of its
+    descriptor when the writer is closed meanwhile: the pool thread then
+    closes it once the sync is done, and the close does not wait.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = True
+        self.close_after = False
+
+    def run(self, fd: int) -> None:
+        """
+        Make C{fd}'s content durable, then close it if asked meanwhile.
+        Runs in a pool thread.
+        """
+        try:
+            os.fdatasync(fd)
+        finally:
+            with self._lock:
+                self._running = False
+                close = self.close_after
+            if close:
+                os.close(fd)
+
+    def hand_over(self) -> bool:
+        """
+        Ask the sync, if it still runs, to close the descriptor when done.
+
+        @return: whether it took the descriptor (else the caller closes it).
+        """
+        with self._lock:
+            if self._running:
+                self.close_after = True
+            return self._running
+
+
 @implementer(IFileWriter)
 class _Writer:
     """
@@ -820,9 +860,14 @@ class _Writer:
 
     So that a commit's C{fsync} has little left to wait for, the kernel is
     asked to start writing the content back every L{_WRITEBACK_BYTES}, and
-    every L{_SYNC_BYTES} what is stored is made durable (C{fdatasync}) in
-    another thread while writes go on.  The commit's C{fsync} still comes
-    last: durability is decided there, as before.
+    each time the content crosses a multiple of L{_SYNC_BYTES} what is
+    stored is made durable (C{fdatasync}) in another thread while writes go
+    on.  The commit's C{fsync} still comes last: durability is decided
+    there, as before.  The multiples count from the start of the file, so
+    that appends by a series of writers (the chunks of an upload) are made
+    durable as they go, not all at the commit; a writer closed while its
+    sync runs does not wait for it (see L{FilesystemDriver._late_sync_failed}
+    for when that sync fails).
 
     @ivar size: the bytes accepted so far, including those already in the
         file when it was opened.
@@ -836,8 +881,11 @@ class _Writer:
         self._written = size
         self._writeback_from = size
         self._synced_from = size
-        self._syncing = False
+        self._sync: _BackgroundSync | None = None
         self._synced: list[Deferred[None]] = []
+        # A late sync failure of an earlier writer of this path, as it was
+        # when this one opened: the commit fails if another comes.
+        self._late_failure = driver._late_failures.get(path)
         self._queue: deque[tuple[bytes, Any, Deferred[None]]] = deque()
         self._writing = False
         self._error: StorageError | None = None
@@ -896,15 +944,24 @@ class _Writer:
         Start an C{fdatasync} of what is stored if enough was stored since
         the last one and none is running.
         """
-        if self._syncing or self._error is not None or stored - self._synced_from < _SYNC_BYTES:
-            return
-        self._syncing = True
+        if (self._sync is not None or self._error is not None
+                or stored // _SYNC_BYTES == self._synced_from // _SYNC_BYTES
+                or self._path in self._driver._syncing):
+            return  # one sync per file at a time, also across writers
         self._synced_from = stored
-        done = self._driver._run(os.fdatasync, self._path, True, self._fd)
-        done.addBoth(self._sync_done)
+        sync = self._sync = _BackgroundSync()
+        self._driver._syncing.add(self._path)
+        self._driver._run(sync.run, self._path, True, self._fd,
+                          then=lambda result: self._sync_done(result, sync))
 
-    def _sync_done(self, result: None | Failure) -> None:
-        self._syncing = False
+    def _sync_done(self, result: None | Failure, sync: _BackgroundSync) -> None:
+        self._sync = None
+        self._driver._syncing.discard(self._path)
+        if sync.close_after:
+            # Closed meanwhile: nobody waits for this sync any more.
+            if isinstance(result, Failure):
+                self._driver._late_sync_failed(self._path, result.value)
+            return
         if isinstance(result, Failure) and self._error is None:
             # The kernel reports a lost write once: never commit after it.
             self._error = result.value
@@ -952,16 +1009,24 @@ class _Writer:
             drained: Deferred[None] = Deferred()
             self._drained.append(drained)
             await drained
-        if self._syncing:
-            synced: Deferred[None] = Deferred()
-            self._synced.append(synced)
-            await synced
-        await self._driver._run(_close, self._path, True, self._fd, sync)
+        running = self._sync
+        # Closing for a later append while a sync runs: it closes the file.
+        handed_over = running is not None and not (sync or remove) and running.hand_over()
+        if not handed_over:
+            if running is not None:
+                synced: Deferred[None] = Deferred()
+                self._synced.append(synced)
+                await synced
+            await self._driver._run(_close, self._path, True, self._fd, sync)
         if remove:
             with suppress(PathNotFoundError):
                 await self._driver._run(self._driver._tree.unlink, self._path, False, self._path)
-        elif self._error is not None:
+            return
+        if self._error is not None:
             raise self._error
+        late = self._driver._late_failures.get(self._path)
+        if sync and late is not self._late_failure:
+            raise late
 
     @returns_deferred
     def close(self) -> Coroutine[Any, Any, None]:
@@ -1100,18 +1165,29 @@ class FilesystemDriver:
         self._running = 0
         self._idle: list[Deferred[None]] = []
         self._closed = False
+        self._late_failures: dict[str, StorageError] = {}
+        self._syncing: set[str] = set()  # paths with a background sync running
 
     def _run(
-        self, function: Callable[..., _T], path: str, writing: bool, *args: Any
+        self, function: Callable[..., _T], path: str, writing: bool, *args: Any,
+        then: Callable[[Any], Any] | None = None, closing: bool = False,
     ) -> Deferred[_T]:
         """
         Call C{function(*args)} in the pool, translating C{OSError}s about
         C{path} into L{StorageError}s (see L{_storage_error} for C{writing}).
+
+        @param then: called with the result (or failure) while the call
+            still counts as in progress, so that L{close} waits for what it
+            starts.
+        @param closing: run even if L{close} was called (while it waits for
+            the calls in progress).
         """
-        if self._closed or self._pool.joined:  # closed, or the reactor shut down
+        if (self._closed and not closing) or self._pool.joined:  # closed, or reactor shut down
             return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
         self._running += 1
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
+        if then is not None:
+            done.addBoth(then)
         return done.addBoth(self._finished)
 
     def _look(
@@ -1130,6 +1206,28 @@ class FilesystemDriver:
         self._running += 1
         done = workers.submit(_call, function, path, False, *args)
         return done.addBoth(self._finished)
+
+    def _late_sync_failed(self, path: str, error: Exception) -> None:
+        """
+        A background sync of C{path} failed after its writer was closed (so
+        no request waits for it).  The kernel reports such a failure once:
+        a later C{fsync} on another descriptor may not see it, so an upload
+        could complete with bytes that never reached the disk.  Instead the
+        file is removed (later appends start from nothing, and a digest
+        computed from it cannot match) and a commit by a writer opened
+        before that fails.
+        """
+        if not isinstance(error, StorageError):
+            error = StorageError(path, str(error))
+        self._late_failures[path] = error
+        _log.error(
+            "filesystem: making {path} durable failed after its writer was closed ({error}); "
+            "removing it",
+            path=path, error=error,
+        )
+        removed = self._run(self._tree.unlink, path, False, path, closing=True)
+        removed.addErrback(lambda failure: _log.failure(
+            "filesystem: {path} could not be removed", failure, path=path))
 
     def _stop_threads(self) -> None:
         """
