@@ -148,14 +148,20 @@ class WorkersTests(SynchronousTestCase):
 
     def test_worker_restarted(self):
         """
-        A worker killed with SIGKILL is started again, and once it is gone
-        (connections it had accepted or queued die with it) the others serve
-        every request meanwhile.
+        A worker killed with SIGKILL is started again, and once the registry
+        has seen it exit (connections it had accepted or queued die with it;
+        its socket closes only when its last thread is gone, after its main
+        thread shows as a zombie) the others serve every request meanwhile.
         """
         parent = self.registry.process.pid
         before = worker_pids(parent)
         os.kill(before[1], signal.SIGKILL)
-        wait_for(lambda: not process_exists(before[1]), 15, "worker 1 to die")
+
+        def exits():
+            return [event for event in map(json.loads, self.registry.log().splitlines())
+                    if event.get("log_namespace") == "txregistry.workers.pool"]
+
+        wait_for(exits, 15, "the registry to see worker 1 exit")
         for _ in range(20):
             self.assertEqual(requests.get(f"{self.registry.url}/v2/", timeout=30).status_code, 200)
         after = wait_for(lambda: worker_pids(parent).get(1, before[1]) != before[1], 30,
@@ -163,10 +169,8 @@ class WorkersTests(SynchronousTestCase):
         self.assertTrue(after)
         after = worker_pids(parent)
         self.assertEqual(after[2], before[2])
-        exits = [event for event in map(json.loads, self.registry.log().splitlines())
-                 if event.get("log_namespace") == "txregistry.workers.pool"]
-        self.assertEqual([(e["index"], e["delay"]) for e in exits], [(1, 1.0)])
-        self.assertIn("signal 9", exits[0]["reason"])
+        self.assertEqual([(e["index"], e["delay"]) for e in exits()], [(1, 1.0)])
+        self.assertIn("signal 9", exits()[0]["reason"])
 
     def test_stop(self):
         """
