@@ -941,8 +941,9 @@ class _Writer:
 
     def _sync_in_background(self, stored: int) -> None:
         """
-        Start an C{fdatasync} of what is stored if enough was stored since
-        the last one and none is running.
+        Start an C{fdatasync} of what is stored if the file crossed a
+        multiple of L{_SYNC_BYTES} since the last one and no sync of the file
+        is running.
         """
         if (self._sync is not None or self._error is not None
                 or stored // _SYNC_BYTES == self._synced_from // _SYNC_BYTES
@@ -1183,7 +1184,8 @@ class FilesystemDriver:
             the calls in progress).
         """
         if (self._closed and not closing) or self._pool.joined:  # closed, or reactor shut down
-            return fail(DriverUnavailableError(path, "the filesystem driver is closed"))
+            refused = fail(DriverUnavailableError(path, "the filesystem driver is closed"))
+            return refused if then is None else refused.addBoth(then)
         self._running += 1
         done = deferToThreadPool(self._reactor, self._pool, _call, function, path, writing, *args)
         if then is not None:
