@@ -225,13 +225,16 @@ def process_family(pid: int) -> list[int]:
     return family
 
 
-def memory_status(pid: int) -> dict:
+def memory_status(pid: int, family: list[int] | None = None) -> dict:
     """
     C{VmRSS} and C{VmHWM} of process C{pid}, with its descendants', in bytes
     (the sum of the descendants' C{VmHWM} may exceed the family's real peak).
+
+    @param family: C{pid} and its descendants, if already known (finding
+        them reads every process's C{/proc} entry).
     """
     values = {"VmRSS": 0, "VmHWM": 0}
-    for member in process_family(pid):
+    for member in family or process_family(pid):
         try:
             with open(f"/proc/{member}/status") as status:
                 for line in status:
@@ -290,6 +293,7 @@ class RSSSampler:
 
     def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL):
         self._pid = pid
+        self._family = [pid]
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -299,7 +303,7 @@ class RSSSampler:
         self.samples = 0
 
     def _sample(self) -> None:
-        self.peak = max(self.peak, memory_status(self._pid)["VmRSS"])
+        self.peak = max(self.peak, memory_status(self._pid, self._family)["VmRSS"])
         self.samples += 1
 
     def _run(self) -> None:
@@ -307,6 +311,8 @@ class RSSSampler:
             self._sample()
 
     def __enter__(self) -> Self:
+        # The family is found once: sampling must cost the client little.
+        self._family = process_family(self._pid)
         self.hwm_reset = reset_peak(self._pid)
         self._sample()
         self._thread.start()
@@ -316,7 +322,7 @@ class RSSSampler:
         self._stop.set()
         self._thread.join()
         self._sample()
-        self.hwm = memory_status(self._pid)["VmHWM"]
+        self.hwm = memory_status(self._pid, self._family)["VmHWM"]
 
 
 class Client:
