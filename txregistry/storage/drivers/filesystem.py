@@ -945,10 +945,9 @@ class _Writer:
         multiple of L{_SYNC_BYTES} since the last one and no sync of the file
         is running.
         """
-        if (self._sync is not None or self._error is not None
-                or stored // _SYNC_BYTES == self._synced_from // _SYNC_BYTES
-                or self._path in self._driver._syncing):
-            return  # one sync per file at a time, also across writers
+        if (self._path in self._driver._syncing or self._error is not None
+                or stored // _SYNC_BYTES == self._synced_from // _SYNC_BYTES):
+            return  # one sync per file at a time, this writer's or another's
         self._synced_from = stored
         sync = self._sync = _BackgroundSync()
         self._driver._syncing.add(self._path)
