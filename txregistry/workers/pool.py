@@ -143,12 +143,10 @@ class WorkerPool(Service):
             if not self.processes:
                 self._stopped()
             return
-        now = self._reactor.seconds()
-        delay = self._delays.get(protocol.index, 0.0) * 2 or RESTART_DELAY
-        if now - protocol.started >= STABLE_AFTER:
-            delay = RESTART_DELAY
-        delay = min(delay, MAX_RESTART_DELAY)
-        self._delays[protocol.index] = delay
+        stable = self._reactor.seconds() - protocol.started >= STABLE_AFTER
+        previous = 0.0 if stable else self._delays.get(protocol.index, 0.0)
+        delay = self._delays[protocol.index] = min(previous * 2 or RESTART_DELAY,
+                                                   MAX_RESTART_DELAY)
         _log.warn("worker {index} exited ({reason}); starting it again in {delay:g} s",
                   index=protocol.index, reason=str(reason), delay=delay)
         self._restarts[protocol.index] = self._reactor.callLater(delay, self._spawn, protocol.index)

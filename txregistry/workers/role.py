@@ -12,6 +12,11 @@ from txregistry.config import ConfigError
 from txregistry.storage.plugins import get_driver_factory
 
 
+_SPOOL_SUFFIX = "-worker"
+"""What follows the configured spool's name, before the index, in the
+spool of a worker other than the first."""
+
+
 @attrs.frozen
 class Worker:
     """
@@ -50,7 +55,7 @@ class Worker:
         """
         if self.first:
             return root
-        return f"{os.path.normpath(root)}-worker{self.index}"
+        return f"{os.path.normpath(root)}{_SPOOL_SUFFIX}{self.index}"
 
 
 def former_worker_spools(root: str, count: int) -> list[tuple[int, str]]:
@@ -61,7 +66,7 @@ def former_worker_spools(root: str, count: int) -> list[tuple[int, str]]:
     @return: (worker index, directory) pairs, by index.
     """
     parent, base = os.path.split(os.path.normpath(root))
-    pattern = re.compile(re.escape(base) + r"-worker([1-9][0-9]*)")
+    pattern = re.compile(re.escape(base + _SPOOL_SUFFIX) + r"([1-9][0-9]*)")
     try:
         names = os.listdir(parent or os.curdir)
     except OSError:
