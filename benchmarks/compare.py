@@ -15,6 +15,15 @@ Figures (C{--small} shrinks every size for a quick smoke run):
    C{--blob-size} (256 MiB) body; MiB/s from the C{POST} to the C{201}.
  - C{chunked push}: C{POST}, C{PATCH}es of C{--chunk} (8 MiB) with
    C{Content-Range}, an empty C{PUT ?digest=}; MiB/s likewise.
+ - C{disk: write + fdatasync}: what the disk allows a push, measured just
+   before each server's monolithic push: this script writes the same
+   bytes to a file beside the storage roots, 1 MiB per C{write}, then
+   C{fdatasync}; MiB/s.  A registry must store a blob's bytes and make
+   them durable before it answers C{201}, so no push is faster than this
+   for long; its ratio says whether both servers met the same disk.  A
+   second table gives each push as a share of it, and the disk figure
+   divided by Distribution's monolithic push: the largest push ratio the
+   disk allowed in that run.
  - C{blob pull}: C{GET} of the blob the monolithic push stored; MiB/s.
    These three use one keep-alive C{http.client} connection and a blob
    generated and hashed in memory beforehand, so the client only makes
@@ -242,6 +251,7 @@ class Figure:
 FIGURES = (
     Figure("push_monolithic", "monolithic push", "MiB/s", 0, (">=", 3)),
     Figure("push_chunked", "chunked push", "MiB/s", 0, (">=", 3)),
+    Figure("disk_write", "disk: write + fdatasync", "MiB/s", 0, None),
     Figure("pull", "blob pull", "MiB/s", 0, (">=", 0.8)),
     Figure("manifest_get", "manifest GET", "requests/s", 0, (">=", 1.5)),
     Figure("manifest_get_p99", "manifest GET p99", "ms", 1, ("<=", 1.0)),
@@ -482,12 +492,39 @@ class Benchmark:
         C{POST}, then one C{PUT ?digest=} with the whole blob.
         """
         source = data["monolithic"]
+        disk_seconds = self._disk_write(source.data)
         source.rewind()
         name = f"bench/{label}"
         seconds, cpu = self._timed(server, lambda client: push_monolithic(
             client, name, source, sizes.blob, sizes.chunk, source.digest()))
         self._pushed[server.name, label] = name
-        return {"push_monolithic": sizes.blob / MiB / seconds}, _transfer(sizes.blob, seconds, cpu)
+        return ({"push_monolithic": sizes.blob / MiB / seconds,
+                 "disk_write": sizes.blob / MiB / disk_seconds},
+                dict(_transfer(sizes.blob, seconds, cpu), disk_write_seconds=disk_seconds))
+
+    def _disk_write(self, data) -> float:
+        """
+        Write C{data} to a new file beside the storage roots, 1 MiB per
+        C{write}, and C{fdatasync} it, once the dirty pages are written back.
+
+        @return: the seconds it took.
+        """
+        path = os.path.join(self.workdir, "disk-write")
+        view = memoryview(data)
+        os.sync()
+        started = time.perf_counter()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for offset in range(0, len(view), MiB):
+                piece = view[offset:offset + MiB]
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        seconds = time.perf_counter() - started
+        os.unlink(path)
+        return seconds
 
     def push_chunked(self, server, label, sizes, data):
         """
@@ -589,7 +626,7 @@ class Benchmark:
 
     #: Each workload (a method) and the figures it measures.
     WORKLOADS = {
-        "push_monolithic": ("push_monolithic",),
+        "push_monolithic": ("push_monolithic", "disk_write"),
         "push_chunked": ("push_chunked",),
         "pull": ("pull",),
         "manifest_get": ("manifest_get", "manifest_get_p99"),
@@ -837,6 +874,57 @@ def table(rows: list, distribution_label: str) -> str:
     return "\n".join(lines)
 
 
+def disk_bounds(results: dict) -> dict:
+    """
+    The pushes against the disk figure of the same run: for each server the
+    median share of it its monolithic and chunked pushes reached (each run's
+    push divided by the disk figure measured before that server's
+    monolithic push), and per run the disk figure measured for txregistry
+    divided by Distribution's monolithic push, with its median: the largest
+    monolithic push ratio a registry writing at the disk's speed could have
+    shown.  Runs where something failed are left out.
+    """
+    def ratios(numerators: list, denominators: list) -> list:
+        return [a / b for a, b in zip(numerators, denominators) if a is not None and b]
+
+    def median(values: list) -> float | None:
+        return statistics.median(values) if values else None
+
+    shares = {}
+    for server, figures in results.items():
+        disk = figures.get("disk_write", [])
+        shares[server] = {push: median(ratios(figures.get(push, []), disk))
+                          for push in ("push_monolithic", "push_chunked")}
+    allowed = ratios(results.get("txregistry", {}).get("disk_write", []),
+                     results.get("distribution", {}).get("push_monolithic", []))
+    return {"shares": shares, "allowed_ratios": allowed, "allowed_ratio": median(allowed)}
+
+
+def disk_table(bounds: dict, distribution_label: str) -> str:
+    """
+    L{disk_bounds} as a Markdown table and a sentence; empty if no disk
+    figure was measured.
+    """
+    shares = bounds["shares"]
+    if all(value is None for server in shares.values() for value in server.values()):
+        return ""
+
+    def share(server: str, push: str) -> str:
+        value = shares.get(server, {}).get(push)
+        return "–" if value is None else f"{value:.0%}"
+
+    lines = [f"| push, share of the disk figure | txregistry | {distribution_label} |",
+             "| --- | --- | --- |"]
+    for push, label in (("push_monolithic", "monolithic push"), ("push_chunked", "chunked push")):
+        lines.append(f"| {label} | {share('txregistry', push)} | {share('distribution', push)} |")
+    if bounds["allowed_ratio"] is not None:
+        runs = ", ".join(f"{ratio:.2f}x" for ratio in bounds["allowed_ratios"])
+        lines += ["", "The disk figure divided by Distribution's monolithic push, the largest "
+                  "monolithic push ratio a registry writing at the disk's speed could show: "
+                  f"{bounds['allowed_ratio']:.2f}x (per run: {runs})."]
+    return "\n".join(lines)
+
+
 def cpu_table(details: dict, distribution_label: str) -> str:
     """
     The servers' CPU cost per unit of work (medians over the runs), as a
@@ -917,11 +1005,12 @@ def settings_text(args) -> str:
 
 
 def record(path: str, date: str, description: str, settings: str, command: str,
-           summary: str, cpu: str, failures: list) -> None:
+           summary: str, disk: str, cpu: str, failures: list) -> None:
     """
     Append a dated section to the Markdown file C{path}.
     """
     failed = "".join(f"\n- failed: {failure}" for failure in failures)
+    disk_section = f"\nPushes against the disk (medians):\n\n{disk}\n" if disk else ""
     section = f"""
 ## {date}: txregistry against Distribution, side by side
 
@@ -934,7 +1023,7 @@ txregistry/Distribution (only figures measured side by side compare).
 `benchmarks/compare.py`'s module docstring says how each figure is made.
 
 {summary}
-
+{disk_section}
 Server CPU time per unit of work (medians):
 
 {cpu}
@@ -1087,6 +1176,8 @@ def main(argv=None) -> int:
     distribution_label = f"Distribution {found['distribution']}" if with_distribution else \
         "Distribution"
     summary = table(summary_rows, distribution_label)
+    bounds = disk_bounds(bench.results)
+    disk = disk_table(bounds, distribution_label)
     cpu = cpu_table(bench.details, distribution_label)
     description = describe(info, found, (load_before, load_after))
     settings = settings_text(args)
@@ -1094,6 +1185,9 @@ def main(argv=None) -> int:
     print(settings)
     print(summary)
     print()
+    if disk:
+        print(disk)
+        print()
     print(cpu)
     date = time.strftime("%Y-%m-%d", time.gmtime())
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -1117,10 +1211,11 @@ def main(argv=None) -> int:
                 "results": bench.results,
                 "details": bench.details,
                 "summary": summary_rows,
+                "disk": bounds,
                 "failures": bench.failures,
             }, out, indent=2)
     if args.record:
-        record(args.record, date, description, settings, command, summary, cpu,
+        record(args.record, date, description, settings, command, summary, disk, cpu,
                bench.failures)
     if bench.failures:
         progress("failed:\n" + "\n".join(bench.failures))

@@ -146,6 +146,8 @@ class CompareSmokeTests(SynchronousTestCase):
         self.assertIn("`python benchmarks/compare.py --small --workers 2`", added)
         self.assertIn("txregistry http.workers 2", added)
         self.assertIn("| monolithic push | MiB/s |", added)
+        self.assertIn("| disk: write + fdatasync | MiB/s |", added)
+        self.assertIn("| push, share of the disk figure |", added)
         self.assertNotIn(self.directory, added)
         self.assertNotIn(tempfile.gettempdir() + "/", added)
         self.assertNotRegex(added, rf"\b{re.escape(socket.gethostname())}\b")
@@ -267,6 +269,38 @@ class SummaryTests(SynchronousTestCase):
         rows = self.compare.summarize({"txregistry": {"pull": [500.0]}})
         row = next(row for row in rows if row["figure"] == "pull")
         self.assertEqual((row["ratio"], row["met"], row["distribution"]), (None, None, None))
+
+    def test_disk_bounds(self):
+        """
+        Each push as a share of the disk figure of its own run and server,
+        and the disk figure measured for txregistry over Distribution's
+        monolithic push, run by run; failed runs are left out.
+        """
+        bounds = self.compare.disk_bounds({
+            "txregistry": {"disk_write": [400.0, 500.0, None],
+                           "push_monolithic": [300.0, 450.0, 100.0],
+                           "push_chunked": [200.0, None, 100.0]},
+            "distribution": {"disk_write": [400.0, 400.0, 400.0],
+                             "push_monolithic": [100.0, 200.0, 100.0],
+                             "push_chunked": [100.0, 100.0, 100.0]},
+        })
+        self.assertEqual(bounds["shares"]["txregistry"],
+                         {"push_monolithic": 0.825, "push_chunked": 0.5})
+        self.assertEqual(bounds["shares"]["distribution"],
+                         {"push_monolithic": 0.25, "push_chunked": 0.25})
+        self.assertEqual(bounds["allowed_ratios"], [4.0, 2.5])
+        self.assertEqual(bounds["allowed_ratio"], 3.25)
+        text = self.compare.disk_table(bounds, "Distribution 2.8")
+        self.assertIn("| monolithic push | 82% | 25% |", text)
+        self.assertIn("3.25x (per run: 4.00x, 2.50x)", text)
+
+    def test_disk_bounds_without_disk(self):
+        """
+        Without the monolithic push there is no disk figure and no table.
+        """
+        bounds = self.compare.disk_bounds({"txregistry": {"tags_list": [1.0]}})
+        self.assertIsNone(bounds["allowed_ratio"])
+        self.assertEqual(self.compare.disk_table(bounds, "Distribution"), "")
 
     def test_public_arguments(self):
         """
