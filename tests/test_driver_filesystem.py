@@ -417,6 +417,71 @@ class FilesystemOnlyTests(TestCase):
         await other.cancel()
         self.assertFalse(os.path.exists(self.on_disk("g")))
 
+    async def test_write_after_unreported_failure(self) -> None:
+        """
+        A write made after the writing thread failed, but before the reactor
+        heard of it, is refused at once: nothing is written after bytes that
+        were lost.
+        """
+        entered, fail = threading.Event(), threading.Event()
+        calls = []
+
+        def failing(fd: int, pieces: list, offset: int) -> None:
+            calls.append(offset)
+            entered.set()
+            fail.wait(10)
+            raise OSError(errno.EIO, "Input/output error")
+
+        writer = await self.driver.writer("/f")
+        self.patch(filesystem, "_write_all", failing)
+        first = writer.write(b"a")
+        self.assertTrue(entered.wait(10))
+        queued = writer.write(b"b")
+        fail.set()
+        deadline = time.monotonic() + 10
+        while writer._failure is None and time.monotonic() < deadline:
+            time.sleep(0.001)  # the thread fails; the reactor has not heard yet
+        late = writer.write(b"c")
+        for write in (first, queued, late):
+            await self.assertFailure(write, StorageError)
+        self.assertEqual(calls, [0])
+        await writer.cancel()
+
+    async def test_writes_refused_when_closed(self) -> None:
+        """
+        Writes made once the driver is closed fail, and the writer can still
+        be closed: nothing waits for a thread that never started.
+        """
+        writer = await self.driver.writer("/f")
+        await writer.write(b"a")
+        await self.driver.close()
+        await self.assertFailure(writer.write(b"b"), DriverUnavailableError)
+        await self.assertFailure(writer.write(b"c"), DriverUnavailableError)
+        await self.assertFailure(writer.commit(), DriverUnavailableError)
+
+    async def test_one_thread_writes_a_stream(self) -> None:
+        """
+        While writes keep coming, one thread writes them batch after batch,
+        without waiting for the reactor between batches; every byte lands
+        in order.
+        """
+        threads = set()
+        write_all = filesystem._write_all
+
+        def record(fd: int, pieces: list, offset: int) -> None:
+            threads.add(threading.get_ident())
+            write_all(fd, pieces, offset)
+
+        self.patch(filesystem, "_write_all", record)
+        writer = await self.driver.writer("/f")
+        content = pattern(8 << 20)
+        pieces = [content[start : start + (256 << 10)]
+                  for start in range(0, len(content), 256 << 10)]
+        await gatherResults([writer.write(piece) for piece in pieces])
+        await writer.commit()
+        self.assertEqual(await self.driver.get_content("/f"), content)
+        self.assertEqual(len(threads), 1)
+
     async def test_small_writes_batched(self) -> None:
         """
         Small writes queued while one is in progress are written together,

@@ -855,8 +855,9 @@ class _BackgroundSync:
 @implementer(IFileWriter)
 class _Writer:
     """
-    Writes an open file in the driver's threads.  Writes queue up while one is
-    in progress and are then written together, in order.
+    Writes an open file in the driver's threads.  Writes queue up; one pool
+    thread at a time writes them, in order, in batches of what has queued
+    meanwhile (see L{_write_until_empty}).
 
     So that a commit's C{fsync} has little left to wait for, the kernel is
     asked to start writing the content back every L{_WRITEBACK_BYTES}, and
@@ -886,8 +887,15 @@ class _Writer:
         # A late sync failure of an earlier writer of this path, as it was
         # when this one opened: the commit fails if another comes.
         self._late_failure = driver._late_failures.get(path)
+        # Writes waiting for the writing thread, and whether one runs: both
+        # shared with that thread, under _handoff.
         self._queue: deque[tuple[bytes, Any, Deferred[None]]] = deque()
         self._writing = False
+        self._handoff = threading.Lock()
+        # A failure the writing thread met, before the reactor hears of it.
+        self._failure: Exception | None = None
+        # Runs of the writing thread not yet reported ended to the reactor.
+        self._loops = 0
         self._error: StorageError | None = None
         self._closed = False
         self._drained: list[Deferred[None]] = []
@@ -904,16 +912,27 @@ class _Writer:
         if self._error is not None:
             raise self._error
         data = as_bytes(data)
-        self.size += len(data)
         written: Deferred[None] = Deferred()
-        self._queue.append((data, hasher, written))
-        if not self._writing:
-            self._write_queued()
+        with self._handoff:
+            if self._failure is not None:
+                # The writing thread failed and the reactor has not heard yet:
+                # nothing more may be written after the bytes it lost.
+                raise self._failure
+            self._queue.append((data, hasher, written))
+            start = not self._writing
+            self._writing = True
+        self.size += len(data)
+        if start:
+            self._loops += 1
+            self._driver._run(self._write_until_empty, self._path, True,
+                              then=self._loop_ended)
         return written
 
-    def _write_queued(self) -> None:
+    def _next_batch(self) -> tuple[list[bytes], list[Any], list[Deferred[None]], int]:
         """
-        Write what is queued, up to one batch, in a thread.
+        Take queued writes, up to one batch (with L{_handoff} held).
+
+        @return: their pieces, hashers and L{Deferred}s, and their length.
         """
         pieces: list[bytes] = []
         hashers: list[Any] = []
@@ -928,16 +947,62 @@ class _Writer:
             hashers.append(hasher)
             waiting.append(written)
             total += len(data)
-        self._writing = True
-        offset, self._written = self._written, self._written + total
-        writeback = None
-        if self._written - self._writeback_from >= _WRITEBACK_BYTES:
-            writeback = (self._writeback_from, self._written - self._writeback_from)
-            self._writeback_from = self._written
-        done = self._driver._run(
-            _write_batch, self._path, True, self._fd, pieces, hashers, offset, writeback
-        )
-        done.addBoth(self._wrote, waiting, self._written)
+        return pieces, hashers, waiting, total
+
+    def _write_until_empty(self) -> None:
+        """
+        In a pool thread: write batch after batch of what is queued until
+        nothing is, telling the reactor as each is done.  The thread goes on
+        to the next batch without a round trip through the reactor, which may
+        be busy reading the next bytes; only this thread touches the offsets
+        meanwhile.
+        """
+        tell = self._driver._reactor.callFromThread
+        while True:
+            with self._handoff:
+                if not self._queue:
+                    self._writing = False
+                    return
+                pieces, hashers, waiting, total = self._next_batch()
+            offset, self._written = self._written, self._written + total
+            writeback = None
+            if self._written - self._writeback_from >= _WRITEBACK_BYTES:
+                writeback = (self._writeback_from, self._written - self._writeback_from)
+                self._writeback_from = self._written
+            try:
+                with _translated(self._path, writing=True):
+                    _write_batch(self._fd, pieces, hashers, offset, writeback)
+            except Exception as error:
+                tell(self._wrote, waiting + self._stop_writing(error), self._written, error)
+                return
+            tell(self._wrote, waiting, self._written)
+
+    def _stop_writing(self, error: Exception) -> list[Deferred[None]]:
+        """
+        Refuse further writes after C{error}, and take those still queued.
+
+        @return: their L{Deferred}s, to fail.
+        """
+        with self._handoff:
+            self._failure = error
+            self._writing = False
+            waiting = [written for _, _, written in self._queue]
+            self._queue.clear()
+        return waiting
+
+    def _loop_ended(self, result: None | Failure) -> None:
+        """
+        A run of L{_write_until_empty} returned, after telling of each batch
+        (or never ran: the driver is closed).  Once none runs, the writer is
+        drained.
+        """
+        if isinstance(result, Failure):
+            self._wrote(self._stop_writing(result.value), self._written, result.value)
+        self._loops -= 1
+        if not self._loops:
+            drained, self._drained = self._drained, []
+            for waiter in drained:
+                waiter.callback(None)
 
     def _sync_in_background(self, stored: int) -> None:
         """
@@ -969,29 +1034,21 @@ class _Writer:
         for waiter in synced:
             waiter.callback(None)
 
-    def _wrote(self, result: None | Failure, waiting: list[Deferred[None]], stored: int) -> None:
+    def _wrote(self, waiting: list[Deferred[None]], stored: int,
+               error: Exception | None = None) -> None:
         """
-        A batch is written (or failed): start the next one, then tell the
-        callers, who may queue more meanwhile.
+        A batch is written, C{stored} bytes in all: tell its callers.  Or,
+        given C{error}, it failed: fail them (and those queued behind).
         """
-        self._writing = False
-        if isinstance(result, Failure):
-            self._error = result.value
-            waiting.extend(written for _, _, written in self._queue)
-            self._queue.clear()
-        else:
-            if self._queue:
-                self._write_queued()
+        if error is None:
             self._sync_in_background(stored)
+        else:
+            self._error = error
         for written in waiting:
-            if isinstance(result, Failure):
-                written.errback(self._error)
-            else:
+            if error is None:
                 written.callback(None)
-        if not self._writing:
-            drained, self._drained = self._drained, []
-            for waiter in drained:
-                waiter.callback(None)
+            else:
+                written.errback(self._error)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1005,7 +1062,7 @@ class _Writer:
         """
         self._check_open()
         self._closed = True
-        if self._writing:
+        if self._loops:
             drained: Deferred[None] = Deferred()
             self._drained.append(drained)
             await drained
