@@ -4,11 +4,15 @@ back-pressure, the health gate, draining on shutdown.
 """
 
 import hashlib
+import socket
+import time
+import urllib.parse
 
 from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
@@ -120,6 +124,44 @@ class ServiceTests(TestCase):
         response = await self.client.head(f"{self.base}/v2/slow/blobs/{digest}")
         self.assertEqual(response.code, 200)
 
+    async def session(self, timeout: float):
+        """
+        Start the service with an idle timeout of C{timeout} seconds and
+        open an upload session.
+
+        @return: the port, and the session's request target.
+        """
+        service = self.start(_config())
+        service.site.timeOut = timeout
+        response = await self.client.post(self.base + "/v2/slow/blobs/uploads/")
+        self.assertEqual(response.code, 202)
+        await response.content()
+        location = urllib.parse.urlsplit(response.headers.getRawHeaders("location")[0])
+        return service.listener.port.getHost().port, f"{location.path}?{location.query}"
+
+    async def test_slow_client(self):
+        """
+        A body of known length is read a piece at a time (the socket's
+        low-water mark): one trickling in for four idle timeouts, every
+        piece below the mark, is not taken for an idle client; it is read
+        to the end and stored.
+        """
+        port, target = await self.session(timeout=0.5)
+        received, _ = await deferToThread(_trickle, port, target, 96 * 1024, 12, 0.17)
+        self.assertTrue(received.startswith(b"HTTP/1.1 202 "), received[:300])
+        self.assertIn(b"Range: 0-98303", received)
+
+    async def test_idle_client(self):
+        """
+        A client that stops sending mid-body is still dropped: what it sent
+        is read at the first idle timeout, and at the next nothing waits.
+        """
+        port, target = await self.session(timeout=0.5)
+        received, closed_after = await deferToThread(
+            _trickle, port, target, 96 * 1024, 96, 0.0, 1024)
+        self.assertNotIn(b" 202 ", received)
+        self.assertLess(closed_after, 5)
+
     async def test_health_gate(self):
         """
         While the storage health check fails, requests get 503 UNAVAILABLE;
@@ -161,6 +203,36 @@ class ServiceTests(TestCase):
         response = await request
         self.assertEqual(response.code, 202)
         await stopped
+
+
+def _trickle(port: int, target: str, length: int, pieces: int, interval: float,
+             stop_after: int | None = None) -> tuple:
+    """
+    In a thread: send a C{PATCH} whose C{Content-Length} is C{length}, its
+    body in C{pieces} pieces C{interval} seconds apart (stopping, idle,
+    after C{stop_after} bytes if given), over a raw socket; then read until
+    the server closes.
+
+    @return: what the server sent, and the seconds from the request's first
+        byte until the server closed.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(f"PATCH {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        size = length // pieces
+        sent = 0
+        for index in range(pieces):
+            if stop_after is not None and sent >= stop_after:
+                break
+            time.sleep(interval)
+            piece = size if index < pieces - 1 else length - sent
+            sock.sendall(b"x" * piece)
+            sent += piece
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received, time.monotonic() - started
 
 
 def _failed(error):

@@ -66,7 +66,7 @@ class RegistryRequest(server.Request):
         elif isinstance(decision, int):
             self.content = BoundedBody(decision)
         else:
-            self.content = BodySink(self.transport, channel, decision)
+            self.content = BodySink(self.transport, channel, decision, length)
 
     def requestReceived(self, command, path, version):
         """

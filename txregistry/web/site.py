@@ -10,6 +10,7 @@ from twisted.logger import Logger
 from twisted.web import http, server
 
 from txregistry.web.request import RegistryRequest
+from txregistry.web.sink import BodySink
 
 API_VERSION_HEADER = (b"Docker-Distribution-API-Version", [b"registry/2.0"])
 #: The digits of the largest C{Content-Length} taken (2**63 has 19).
@@ -70,6 +71,20 @@ class RegistryChannel(http.HTTPChannel):
             self._refuse()
             return False
         return super().headerReceived(line)
+
+    def timeoutConnection(self) -> None:
+        """
+        Close an idle connection, unless the body being received has bytes
+        waiting unread below the socket's low-water mark (see
+        L{txregistry.web.sink.BodySink}): the client is slow, not idle, so
+        read them and wait again.
+        """
+        content = getattr(self.requests[-1], "content", None) if self.requests else None
+        if isinstance(content, BodySink) and content.read_waiting():
+            # The timer that fired is gone: start another.
+            self.setTimeout(self.timeOut)
+            return
+        super().timeoutConnection()
 
     def _refuse(self) -> None:
         """
