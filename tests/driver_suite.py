@@ -512,6 +512,25 @@ class DriverTests:
         await writer.commit()
         self.assertEqual(await self.driver.get_content("/new/f"), b"x")
 
+    async def test_writer_without_create(self) -> None:
+        """
+        A writer with C{create=False} continues what is stored; where
+        nothing is (or a directory is, or a file is in the path) it fails
+        with L{PathNotFoundError} and creates nothing, not even parents.
+        """
+        await self.put({"/up/data": b"abc"})
+        writer = await self.driver.writer("/up/data", append=True, create=False)
+        self.assertEqual(writer.size, 3)
+        await writer.write(b"def")
+        await writer.close()
+        self.assertEqual(await self.driver.get_content("/up/data"), b"abcdef")
+        for missing in ["/up/other", "/new/dir/data", "/up", "/up/data/below"]:
+            await self.assertFails(
+                self.driver.writer(missing, append=True, create=False), PathNotFoundError
+            )
+        self.assertEqual(await self.driver.list("/up"), ["/up/data"])
+        await self.assertFails(self.driver.stat("/new"), PathNotFoundError)
+
     async def test_writer_creates_parents(self) -> None:
         """
         A writer's path gets its parent directories.

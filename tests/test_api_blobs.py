@@ -252,6 +252,64 @@ class UploadTests(SynchronousTestCase):
             self.assertEqual(reply.error_codes(), ["BLOB_UPLOAD_UNKNOWN"])
         self.assertFalse(self.exists(layout.upload_dir("foo", upload_id)))
 
+    def record(self, method):
+        """
+        Record the paths the driver's C{method} is called with.
+        """
+        driver = self.memory.driver
+        original = getattr(driver, method)
+        paths = []
+
+        def recorded(path, *args, **kwargs):
+            paths.append(path)
+            return original(path, *args, **kwargs)
+
+        self.patch(driver, method, recorded)
+        return paths
+
+    def test_chunk_opens_with_one_look(self):
+        """
+        A chunk to a session that has data opens it without looking for
+        C{startedat} first; the first chunk, before there is data, does.
+        """
+        reply = self.start()
+        location, upload_id = reply.header("location"), reply.header("docker-upload-uuid")
+        stats = self.record("stat")
+        self.client.request("PATCH", location, DATA[:100], {"Content-Range": "0-99"})
+        self.assertEqual(stats, [layout.upload_started_at("foo", upload_id)])
+        del stats[:]
+        reply = self.client.request("PATCH", location, DATA[100:], {"Content-Range": f"100-{len(DATA) - 1}"})
+        self.assertEqual(reply.code, 202)
+        self.assertEqual(stats, [])
+        done = self.client.request("PUT", f"{location}?digest={sha256(DATA)}")
+        self.assertEqual(done.code, 201, done.body)
+
+    def test_session_data_removed_first(self):
+        """
+        Cancelling, or completing a blob that exists already, removes the
+        session's data before the rest (so data never outlives
+        C{startedat}); completing a new blob moves the data and removes the
+        rest.
+        """
+        deleted = self.record("delete")
+        data = self.client.push_blob("foo", DATA)
+        for_existing = self.start()
+        location = for_existing.header("location")
+        self.client.request("PATCH", location, DATA, {"Content-Range": f"0-{len(DATA) - 1}"})
+        self.assertEqual(self.client.request("PUT", f"{location}?digest={data}").code, 201)
+        cancelled = self.start()
+        self.client.request("PATCH", cancelled.header("location"), b"abc", {"Content-Range": "0-2"})
+        self.assertEqual(self.client.request("DELETE", cancelled.header("location")).code, 204)
+        sessions = [
+            layout.upload_dir("foo", reply.header("docker-upload-uuid"))
+            for reply in (for_existing, cancelled)
+        ]
+        self.assertEqual(
+            [path for path in deleted if "/_uploads/" in path][-4:],
+            [sessions[0] + "/data", sessions[0], sessions[1] + "/data", sessions[1]],
+        )
+        self.assertFalse(self.exists(sessions[0]) or self.exists(sessions[1]))
+
     def test_unknown_and_malformed_upload_ids(self):
         """
         Upload ids that were never issued are BLOB_UPLOAD_UNKNOWN.

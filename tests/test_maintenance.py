@@ -54,6 +54,26 @@ class PurgeTests(SynchronousTestCase):
         self.assertFalse(self.exists(layout.upload_dir("a", old)))
         self.assertTrue(self.exists(layout.upload_dir("a", young)))
 
+    def test_data_removed_first(self):
+        """
+        A purged session's data goes before the rest of it (data never
+        outlives C{startedat}).
+        """
+        old = self.start("a", 0)
+        self.successResultOf(self.driver.put_content(layout.upload_data("a", old), b"abc"))
+        deleted = []
+        original = self.driver.delete
+
+        def delete(path):
+            deleted.append(path)
+            return original(path)
+
+        self.patch(self.driver, "delete", delete)
+        self.successResultOf(ensureDeferred(purge_uploads(self.driver, 2 * HOUR, age=HOUR)))
+        session = layout.upload_dir("a", old)
+        self.assertEqual(deleted, [session + "/data", session])
+        self.assertFalse(self.exists(session))
+
     def test_dry_run(self):
         """
         A dry run reports what it would remove and removes nothing.

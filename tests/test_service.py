@@ -97,8 +97,8 @@ class ServiceTests(TestCase):
         driver = service.driver
         original = driver.writer
 
-        def slow_writer(path, append=False):
-            return original(path, append).addCallback(_SlowWriter, 0.05, writes)
+        def slow_writer(path, append=False, create=True):
+            return original(path, append, create).addCallback(_SlowWriter, 0.05, writes)
 
         driver.writer = slow_writer
         paused = []

@@ -164,8 +164,7 @@ async def _begin_monolithic(api, request, query, name):
     expected = _digest_argument(_first(query, "digest"))
     api.registry.check_writable()
     api.registry.repository(name)
-    upload_id = await api.registry.uploads.start(name)
-    appender = await api.registry.uploads.open(name, upload_id)
+    appender = await api.registry.uploads.start_open(name)
     return _CompletingConsumer(appender, expected)
 
 

@@ -19,7 +19,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from txregistry.registry.uploads import is_upload_id
+from txregistry.registry.uploads import is_upload_id, remove_session
 from txregistry.storage import layout
 from txregistry.storage.interfaces import SKIP_DIR, PathNotFoundError
 
@@ -125,7 +125,7 @@ async def _remove_idle(driver, session: str, cutoff: float, uploads) -> bool:
             last = await _last_activity(driver, session)
             if last is None or last > cutoff:
                 return False
-        await driver.delete(session)
+        await remove_session(driver, session)
     except PathNotFoundError:
         return False
     finally:

@@ -6,6 +6,9 @@ C{startedat} (its existence is the session's existence) and C{data}, the
 bytes received so far.  Everything a later request needs lives there, so a
 session survives a restart and can be continued by another process.
 
+C{data} is removed before the rest of a session, so while it exists so does
+C{startedat}: a request that finds C{data} needs no second look.
+
 The running digest of each session is kept in this process only, keyed by
 session and offset; when it is missing or stale (a restart, another
 process, a failed write) the stored prefix is hashed again, in pieces.
@@ -74,6 +77,22 @@ async def hash_stored(driver, path: str, algorithm: str, size: int):
     finally:
         await reader.close()
     return hasher
+
+
+async def remove_session(driver, session: str, data_kept: bool = True) -> None:
+    """
+    Remove the session directory C{session}: its C{data} first (unless
+    C{data_kept} is false), then the rest, so that C{data} never outlives
+    C{startedat}, even if the process dies in between.
+
+    @raise PathNotFoundError: if the session is gone.
+    """
+    if data_kept:
+        try:
+            await driver.delete(f"{session}/data")
+        except PathNotFoundError:
+            pass
+    await driver.delete(session)
 
 
 class _HashStates:
@@ -274,6 +293,20 @@ class UploadStore:
         )
         return upload_id
 
+    async def start_open(self, name: str) -> Appender:
+        """
+        Create a session and take it to append to it (for a blob sent in
+        one request).
+        """
+        upload_id = await self.start(name)
+        release = await self._locks.acquire((name, upload_id))
+        try:
+            writer = await self._driver.writer(layout.upload_data(name, upload_id))
+        except BaseException:
+            release()
+            raise
+        return Appender(self, name, upload_id, writer, Digest("sha256", "").hasher(), release)
+
     async def _require(self, name: str, upload_id: str) -> None:
         if not is_upload_id(upload_id):
             raise errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, detail=upload_id)
@@ -306,9 +339,16 @@ class UploadStore:
         try:
             # Checked with the lock held: a request that held it may have
             # completed or cancelled the session.
-            await self._require(name, upload_id)
+            if not is_upload_id(upload_id):
+                raise errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, detail=upload_id)
             path = layout.upload_data(name, upload_id)
-            writer = await self._driver.writer(path, append=True)
+            try:
+                # Data there means the session is there (see the module's
+                # docstring): one look instead of two.
+                writer = await self._driver.writer(path, append=True, create=False)
+            except PathNotFoundError:
+                await self._require(name, upload_id)
+                writer = await self._driver.writer(path, append=True)
             hasher = self._states.take(key, writer.size)
             if hasher is None:
                 try:
@@ -344,10 +384,16 @@ class UploadStore:
         finally:
             release()
 
-    async def _delete(self, name: str, upload_id: str) -> None:
+    async def _delete(self, name: str, upload_id: str, data_kept: bool = True) -> None:
+        """
+        Remove a session, its data first.
+
+        @param data_kept: whether C{data} may still be there (not when it
+            was just moved into the blob store).
+        """
         self._states.forget((name, upload_id))
         try:
-            await self._driver.delete(layout.upload_dir(name, upload_id))
+            await remove_session(self._driver, layout.upload_dir(name, upload_id), data_kept)
         except PathNotFoundError:
             pass
 
@@ -368,15 +414,17 @@ class UploadStore:
         if actual != expected:
             await self._delete(name, upload_id)
             raise errors.RegistryError(errors.DIGEST_INVALID, detail=str(expected))
+        data_kept = True
         if await self._blobs.stat(canonical) is None:
             try:
                 await self._driver.move(data_path, layout.blob_data(canonical))
             except PathNotFoundError:
                 # No data file at all: the empty blob.
                 await self._driver.put_content(layout.blob_data(canonical), b"")
+            data_kept = False
         repository = RepositoryBlobs(self._driver, self._blobs, name)
         await repository.link(canonical, canonical)
         if expected != canonical:
             await repository.link(expected, canonical)
-        await self._delete(name, upload_id)
+        await self._delete(name, upload_id, data_kept)
         return BlobDescriptor(canonical, size)

@@ -226,12 +226,14 @@ class IStorageDriver(Interface):
             C{offset} is negative or past the end.
         """
 
-    def writer(path, append=False):
+    def writer(path, append=False, create=True):
         """
         Open C{path} for writing.
 
         @param append: continue content left by a previous writer's C{close}
             instead of starting anew.
+        @param create: make the file if nothing is there; if false, nothing
+            is created and the result is L{PathNotFoundError} instead.
         @return: a L{Deferred} firing with an L{IFileWriter}.
         """
 

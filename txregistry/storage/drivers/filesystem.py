@@ -518,18 +518,22 @@ class _Tree:
         finally:
             os.close(dir_fd)
 
-    def open_writer(self, path: str, append: bool) -> tuple[int, int]:
+    def open_writer(self, path: str, append: bool, create: bool) -> tuple[int, int]:
         """
-        Open the file at C{path} for writing, creating it and its parents,
-        keeping its content if C{append} and truncating it otherwise.
+        Open the file at C{path} for writing, keeping its content if
+        C{append} and truncating it otherwise.
 
+        @param create: create the file and its parents if missing; otherwise
+            a missing file is a C{FileNotFoundError}.
         @return: its descriptor, which the caller must close, and its size.
         @raise InvalidPathError: if C{path} is a symbolic link.
         """
         *parents, name = _components(path)
-        dir_fd = self.open_directory(parents, path, create=True)
+        dir_fd = self.open_directory(parents, path, create=create)
         try:
-            flags = _WRITE if append else _WRITE | os.O_TRUNC
+            flags = _WRITE if create else _WRITE & ~os.O_CREAT
+            if not append:
+                flags |= os.O_TRUNC
             fd = os.open(name, flags, 0o666, dir_fd=dir_fd)
         except OSError as error:
             if error.errno == errno.ELOOP:
@@ -1348,13 +1352,13 @@ class FilesystemDriver:
         return _Reader(self, path, fd, size, offset)
 
     @returns_deferred
-    async def writer(self, path: str, append: bool = False) -> _Writer:
+    async def writer(self, path: str, append: bool = False, create: bool = True) -> _Writer:
         """
         See L{IStorageDriver.writer}.  The file is written in place: its
         content is visible as it is written.
         """
         check_path(path)
-        fd, size = await self._run(self._tree.open_writer, path, True, path, append)
+        fd, size = await self._run(self._tree.open_writer, path, create, path, append, create)
         return _Writer(self, path, fd, size)
 
     @returns_deferred

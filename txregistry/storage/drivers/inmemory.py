@@ -328,7 +328,7 @@ class InMemoryDriver:
         return _Reader(content, offset)
 
     @returns_deferred
-    def writer(self, path: str, append: bool = False) -> _Writer:
+    def writer(self, path: str, append: bool = False, create: bool = True) -> _Writer:
         """
         See L{IStorageDriver.writer}.  Content is stored when the writer is
         closed or committed.
@@ -336,10 +336,16 @@ class InMemoryDriver:
         node: _Directory | _File | None = self._root
         for name in self._check(path):
             if isinstance(node, _File):
+                if not create:
+                    raise PathNotFoundError(path)
                 raise StorageError(path, f"a file is in the way of {path}")
             node = node.children.get(name) if node is not None else None
         if isinstance(node, _Directory):
+            if not create:
+                raise PathNotFoundError(path)
             raise StorageError(path, f"{path} is a directory")
+        if node is None and not create:
+            raise PathNotFoundError(path)
         return _Writer(self, path, node.content if append and node is not None else b"")
 
     @returns_deferred
