@@ -6,6 +6,7 @@ import errno
 import itertools
 import os
 import shutil
+import socket
 import threading
 import time
 import types
@@ -130,6 +131,48 @@ class FilesystemOnlyTests(TestCase):
             self.assertEqual(f.read(), b"put")
         with open(self.on_disk("docker/registry/v2/y"), "rb") as f:
             self.assertEqual(f.read(), b"written")
+
+    async def test_send_to_socket(self) -> None:
+        """
+        A reader copies its content to a non-blocking socket from its
+        position, in the pool, stopping when the socket is full (0 when it
+        has no room), mixing with reads in order; at the end it fails with
+        L{EOFError}, and with a C{ConnectionError} once the peer is gone.
+        """
+        content = pattern(3 << 20, seed=7)
+        self.make_file(self.on_disk("/blob"), content)
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        ours.setblocking(False)
+        reader = await self.driver.reader("/blob", 10)
+        self.addCleanup(reader.close)
+        calls = self.record_calls()
+        received = bytearray()
+        sent = await reader.send_to(ours.fileno(), 100)
+        self.assertEqual(sent, 100)
+        self.assertEqual([in_reactor for name, in_reactor, _ in calls if name == "sendfile"], [False])
+        self.assertEqual(await reader.read(5), content[110:115])
+        full = await reader.send_to(ours.fileno(), len(content))
+        self.assertLess(full, len(content) - 115)
+        self.assertEqual(await reader.send_to(ours.fileno(), 1000), 0)
+        position = 115 + full
+        while len(received) < 100 + full:
+            received += theirs.recv(1 << 20)
+        self.assertEqual(bytes(received), content[10:110] + content[115:position])
+        while position < len(content):
+            copied = await reader.send_to(ours.fileno(), len(content))
+            position += copied
+            while len(received) < position - 15:
+                received += theirs.recv(1 << 20)
+        self.assertEqual(bytes(received[100:]), content[115:])
+        with self.assertRaises(EOFError):
+            await reader.send_to(ours.fileno(), 10)
+        theirs.close()
+        other = await self.driver.reader("/blob")
+        self.addCleanup(other.close)
+        with self.assertRaises(ConnectionError):
+            await other.send_to(ours.fileno(), len(content))
 
     async def test_root_made_on_first_write(self) -> None:
         """

@@ -6,7 +6,7 @@ import re
 
 from txregistry.api.params import header, path_digest
 from txregistry.registry import errors
-from txregistry.web.producer import ReaderProducer
+from txregistry.web.producer import send_stored
 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)\Z")
 #: Positions with more significant digits than this are past any blob's end.
@@ -116,7 +116,7 @@ async def get(api, request, name, digest):
     if request.method == b"HEAD" or length == 0:
         return b""
     reader = await api.registry.blobs.reader(descriptor.digest, first)
-    await ReaderProducer(reader, request, length).send()
+    await send_stored(reader, request, length)
     return None
 
 

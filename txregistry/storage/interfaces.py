@@ -119,6 +119,24 @@ class IFileReader(Interface):
         """
 
 
+class IFileSender(IFileReader):
+    """
+    A reader that can copy its content straight to a socket, inside the
+    kernel (C{sendfile(2)}), so the bytes never pass through the process.
+    """
+
+    def send_to(socket_fd, max_bytes):
+        """
+        Copy up to C{max_bytes} more bytes to the non-blocking stream socket
+        C{socket_fd}, stopping early when the socket has no room.  Calls are
+        applied in order with C{read}s.
+
+        @return: a L{Deferred} firing with the number of bytes copied (0 if
+            the socket had no room); failing with L{EOFError} if the content
+            is at its end, or with a C{ConnectionError} if the peer is gone.
+        """
+
+
 class IFileWriter(Interface):
     """
     Content being written: appended to by C{write}, then either committed,

@@ -45,7 +45,7 @@ from txregistry.storage.interfaces import (
     SKIP_DIR,
     STOP_WALK,
     FileInfo,
-    IFileReader,
+    IFileSender,
     IFileWriter,
     InvalidOffsetError,
     InvalidPathError,
@@ -252,6 +252,32 @@ def _write_all(fd: int, pieces: list[bytes], offset: int) -> None:
         rest = memoryview(b"".join(pieces))[written:]
         while rest:
             rest = rest[os.pwrite(fd, rest, offset + total - len(rest)) :]
+
+
+def _send_file(
+    socket_fd: int, fd: int, offset: int, count: int
+) -> tuple[int, BaseException | None]:
+    """
+    Copy up to C{count} bytes of C{fd} from C{offset} to the non-blocking
+    socket C{socket_fd} with C{sendfile(2)}, until done or the socket is
+    full.  Runs in a pool thread.
+
+    @return: the bytes copied, and what ended the copy if not the socket
+        filling up: a C{ConnectionError} (the peer is gone) or, with nothing
+        copied, an L{EOFError} (the file is at its end).
+    """
+    sent = 0
+    while sent < count:
+        try:
+            copied = os.sendfile(socket_fd, fd, offset + sent, count - sent)
+        except BlockingIOError:
+            break
+        except ConnectionError as error:
+            return sent, error
+        if not copied:
+            return sent, None if sent else EOFError(f"end of file at {offset}")
+        sent += copied
+    return sent, None
 
 
 def _write_batch(
@@ -775,10 +801,11 @@ class _Tree:
             os.close(dir_fd)
 
 
-@implementer(IFileReader)
+@implementer(IFileSender)
 class _Reader:
     """
-    Reads an open file in the driver's threads, one read at a time.
+    Reads an open file in the driver's threads, one read (or copy to a
+    socket) at a time.
 
     @ivar size: the size of the file when it was opened.
     """
@@ -806,6 +833,22 @@ class _Reader:
             )
             self._position += len(data)
             return data
+
+    @returns_deferred
+    async def send_to(self, socket_fd: int, max_bytes: int) -> int:
+        """
+        See L{IFileSender.send_to}.
+        """
+        async with self._lock:
+            if self._fd is None:
+                raise StorageError(self._path, f"reader of {self._path} is closed")
+            sent, ended = await self._driver._run(
+                _send_file, self._path, False, socket_fd, self._fd, self._position, max_bytes
+            )
+            self._position += sent
+            if ended is not None:
+                raise ended
+            return sent
 
     @returns_deferred
     async def close(self) -> None:
