@@ -174,6 +174,22 @@ class FilesystemOnlyTests(TestCase):
         with self.assertRaises(ConnectionError):
             await other.send_to(ours.fileno(), len(content))
 
+    async def test_send_to_unsupported(self) -> None:
+        """
+        Where C{sendfile} is not supported, C{send_to} fails with
+        L{NotImplementedError} and the reader's position does not move.
+        """
+        self.make_file(self.on_disk("/blob"), b"0123456789")
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        reader = await self.driver.reader("/blob", 2)
+        self.addCleanup(reader.close)
+        self.record_calls({"sendfile": OSError(errno.EINVAL, "Invalid argument")})
+        with self.assertRaises(NotImplementedError):
+            await reader.send_to(ours.fileno(), 5)
+        self.assertEqual(await reader.read(3), b"234")
+
     async def test_root_made_on_first_write(self) -> None:
         """
         A missing root is an empty store until the first write makes it.

@@ -9,7 +9,7 @@ import time
 
 from twisted.internet import reactor
 from twisted.internet.abstract import FileDescriptor
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
@@ -170,8 +170,8 @@ def _exchange(port: int, requests: list[bytes], wait: float, receive_buffer: int
               stop_after: int | None = None) -> bytes:
     """
     Send C{requests} at once on one connection, wait, then read everything
-    until the server closes (or C{stop_after} bytes, then close).  Blocking:
-    run in a thread.
+    until the server closes or resets (or C{stop_after} bytes, then close).
+    Blocking: run in a thread.
     """
     with socket.socket() as client:
         if receive_buffer is not None:
@@ -181,7 +181,10 @@ def _exchange(port: int, requests: list[bytes], wait: float, receive_buffer: int
         time.sleep(wait)
         received = bytearray()
         while stop_after is None or len(received) < stop_after:
-            piece = client.recv(65536)
+            try:
+                piece = client.recv(65536)
+            except ConnectionResetError:
+                break
             if not piece:
                 break
             received += piece
@@ -219,6 +222,7 @@ class SocketCopyTests(TestCase):
             return original(reader, socket_fd, max_bytes)
 
         self.patch(FilesystemReader, "send_to", send_to)
+        self.original_read = FilesystemReader.read
         self.patch(FilesystemReader, "read", lambda *args: self.fail("read through the reactor"))
 
     def exchange(self, requests, wait=0.0, receive_buffer=None, stop_after=None):
@@ -276,6 +280,33 @@ class SocketCopyTests(TestCase):
         self.assertEqual(logged, [])
         again = await self.exchange([_get(7, 300_000, close=True)])
         self.assertEqual(self.responses(again, 1), [self.content[7:300_007]])
+
+    async def test_storage_cannot_copy(self):
+        """
+        If storage cannot copy the content to the socket, it is read and
+        written through the reactor instead, intact.
+        """
+        self.patch(FilesystemReader, "read", self.original_read)
+        self.patch(
+            FilesystemReader, "send_to", lambda *args: fail(NotImplementedError("no sendfile"))
+        )
+        received = await self.exchange([_get(3, len(self.content) - 3, close=True)])
+        self.assertEqual(self.responses(received, 1), [self.content[3:]])
+
+    async def test_stored_content_short(self):
+        """
+        Stored content shorter than announced (damaged storage): the
+        response is cut short by closing the connection, and the failure
+        logged.
+        """
+        logged = []
+        self.patch(producer_module, "_log", _FailureLog(logged))
+        length = len(self.content) + 1000
+        received = await self.exchange([_get(0, length)])
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d" % (length,), head)
+        self.assertTrue(self.content.startswith(body))
+        self.assertEqual([args[0] for args in logged], ["sending stored content failed"])
 
     def test_other_transports_read(self):
         """

@@ -133,7 +133,9 @@ class IFileSender(IFileReader):
 
         @return: a L{Deferred} firing with the number of bytes copied (0 if
             the socket had no room); failing with L{EOFError} if the content
-            is at its end, or with a C{ConnectionError} if the peer is gone.
+            is at its end, with a C{ConnectionError} if the peer is gone, or
+            with L{NotImplementedError}, nothing copied, if this content or
+            socket cannot be copied so (the caller reads instead).
         """
 
 

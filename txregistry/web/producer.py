@@ -185,6 +185,8 @@ class SocketCopyProducer:
     writability, so the transport's own buffer is empty whenever a step
     copies.  The steps use a duplicate of the socket's descriptor, so a
     connection closed meanwhile cannot hand the number to another socket.
+    If storage cannot copy this content (L{NotImplementedError} before any
+    byte went), a L{ReaderProducer} sends it instead.
 
     Use L{send}; the reader is closed when it is done.
     """
@@ -193,6 +195,7 @@ class SocketCopyProducer:
         self._reader = reader
         self._request = request
         self._transport = transport
+        self._length = length
         self._unsent = length
         self._socket_fd = None
         self._step = None
@@ -243,6 +246,9 @@ class SocketCopyProducer:
         self._step = None
         if self._stopped:
             return
+        if failure.check(NotImplementedError) and self._unsent == self._length:
+            self._read_instead()
+            return
         if not failure.check(ConnectionError):
             _log.failure("sending stored content failed", failure)
         # The status line is sent: all we can do is cut the response short.
@@ -256,10 +262,22 @@ class SocketCopyProducer:
         # The reader's close waits for a step still running.
         _release(self._request, self, self._reader).addBoth(self._closed)
 
-    def _closed(self, _) -> None:
+    def _read_instead(self) -> None:
+        # Storage cannot copy this content to the socket: nothing was sent
+        # yet, so the reader goes on through the reactor.
+        self._stopped = True
+        if self._request.producer is self:
+            self._request.unregisterProducer()
+        self._close_socket()
+        ReaderProducer(self._reader, self._request, self._unsent).send().chainDeferred(self._done)
+
+    def _close_socket(self) -> None:
         if self._socket_fd is not None:
             os.close(self._socket_fd)
             self._socket_fd = None
+
+    def _closed(self, _) -> None:
+        self._close_socket()
         self._done.callback(None)
 
     # IPushProducer

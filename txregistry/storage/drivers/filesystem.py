@@ -254,6 +254,11 @@ def _write_all(fd: int, pieces: list[bytes], offset: int) -> None:
             rest = rest[os.pwrite(fd, rest, offset + total - len(rest)) :]
 
 
+#: What C{sendfile(2)} fails with where the file system (some FUSE ones, for
+#: instance) or the socket does not support it.
+_SENDFILE_UNSUPPORTED = frozenset([errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+
+
 def _send_file(
     socket_fd: int, fd: int, offset: int, count: int
 ) -> tuple[int, BaseException | None]:
@@ -264,7 +269,8 @@ def _send_file(
 
     @return: the bytes copied, and what ended the copy if not the socket
         filling up: a C{ConnectionError} (the peer is gone) or, with nothing
-        copied, an L{EOFError} (the file is at its end).
+        copied, an L{EOFError} (the file is at its end) or a
+        L{NotImplementedError} (this file or socket cannot be copied so).
     """
     sent = 0
     while sent < count:
@@ -274,6 +280,10 @@ def _send_file(
             break
         except ConnectionError as error:
             return sent, error
+        except OSError as error:
+            if sent or error.errno not in _SENDFILE_UNSUPPORTED:
+                raise
+            return 0, NotImplementedError(f"sendfile: {error.strerror}")
         if not copied:
             return sent, None if sent else EOFError(f"end of file at {offset}")
         sent += copied
