@@ -15,6 +15,7 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.task import deferLater
 from twisted.python import threadable
 from twisted.trial.unittest import TestCase
 
@@ -617,6 +618,26 @@ class FilesystemOnlyTests(TestCase):
         self.patch(filesystem, "_sync_file_range", None)
         await write("/h")
 
+    async def test_writeback_not_with_a_chunks_last_write(self) -> None:
+        """
+        A block is handed to writeback with the batch after the one that
+        completed it, so that a writer's last write (a chunk's end) does
+        not wait for the disk; the next writer appending hands it over.
+        """
+        calls = []
+        self.patch(filesystem, "_WRITEBACK_BYTES", 256 * 1024)
+        self.patch(filesystem, "_sync_file_range",
+                   lambda fd, offset, length, flags: calls.append((offset, length)) or 0)
+        piece = pattern(64 * 1024)
+        for chunk in range(3):
+            writer = await self.driver.writer("/f", append=True)
+            for _ in range(8):  # two blocks per chunk
+                await writer.write(piece)
+            await writer.close()
+            # The chunk's second block, completed by its last batch, waits.
+            self.assertEqual(calls[-1], (chunk * 512 * 1024, 256 * 1024))
+        self.assertEqual(calls, [(offset * 1024, 256 * 1024) for offset in range(0, 1280, 256)])
+
     async def test_synced_while_writing(self) -> None:
         """
         A writer makes what it stored durable in the background, in the
@@ -664,6 +685,34 @@ class FilesystemOnlyTests(TestCase):
             Deferred.fromCoroutine(write("/failed", "commit")), DriverUnavailableError
         )
         self.assertIn("Input/output error", str(error))
+
+    async def test_no_writeback_while_syncing(self) -> None:
+        """
+        While the file is being synced, blocks are not handed to writeback
+        (asking would wait for the journal commit the sync makes); the first
+        batch after the sync hands over all of them at once.
+        """
+        calls = []
+        self.patch(filesystem, "_WRITEBACK_BYTES", 64 * 1024)
+        self.patch(filesystem, "_sync_file_range",
+                   lambda fd, offset, length, flags: calls.append((offset, length)) or 0)
+        gate, synced = self.gate_syncs([])
+        writer = await self.driver.writer("/f")
+        piece = pattern(64 * 1024)
+        block = 64 * 1024
+        try:
+            for _ in range(8):  # the fourth reaches 256 KiB: a sync starts and waits
+                await writer.write(piece)
+            self.assertEqual(calls, [(offset, block) for offset in range(0, 3 * block, block)])
+        finally:
+            gate.set()
+        while "/f" in self.driver._syncing:
+            await deferLater(reactor, 0.01, lambda: None)
+        await writer.write(piece)
+        self.assertEqual(calls[3:], [(3 * block, 5 * block)])
+        await writer.commit()
+        self.assertTrue(synced)
+        self.assertEqual(await self.driver.get_content("/f"), piece * 9)
 
     def gate_syncs(self, failures: list[OSError | None]) -> tuple[threading.Event, list]:
         """

@@ -76,9 +76,11 @@ _TEMPORARY = re.compile(
 _BATCH_BYTES = 1 << 20
 #: ...and this many pieces (Linux's IOV_MAX).
 _BATCH_PIECES = 1024
-#: A writer asks the kernel to start writing its content back to disk each
-#: time this many bytes have been written since it last asked, so that the
-#: C{fsync} of a commit finds little left to flush.
+#: A writer asks the kernel to start writing its content back to disk in
+#: blocks of this many bytes (counted from the start of the file), so that
+#: the C{fsync} of a commit finds little left to flush.  A block is asked for
+#: with the batch written after the one that completed it: asking can wait
+#: for the disk's queue, and the last write of a chunk should not.
 _WRITEBACK_BYTES = 8 << 20
 #: C{sync_file_range}'s flag to start writeback without waiting for it.
 _SYNC_FILE_RANGE_WRITE = 2
@@ -937,7 +939,9 @@ class _Writer:
         self._path = path
         self._fd = fd
         self._written = size
-        self._writeback_from = size
+        # The block before the one being appended to may not have been
+        # handed to writeback yet: the previous writer's last batch ended it.
+        self._writeback_from = max(0, (size // _WRITEBACK_BYTES - 1) * _WRITEBACK_BYTES)
         self._synced_from = size
         self._sync: _BackgroundSync | None = None
         self._synced: list[Deferred[None]] = []
@@ -1023,9 +1027,13 @@ class _Writer:
                 pieces, hashers, waiting, total = self._next_batch()
             offset, self._written = self._written, self._written + total
             writeback = None
-            if self._written - self._writeback_from >= _WRITEBACK_BYTES:
-                writeback = (self._writeback_from, self._written - self._writeback_from)
-                self._writeback_from = self._written
+            # The whole blocks earlier batches wrote, not yet handed over;
+            # not while the file is being synced: asking then waits for the
+            # file system's journal commit, which the sync is doing.
+            written_blocks = offset // _WRITEBACK_BYTES * _WRITEBACK_BYTES
+            if written_blocks > self._writeback_from and self._path not in self._driver._syncing:
+                writeback = (self._writeback_from, written_blocks - self._writeback_from)
+                self._writeback_from = written_blocks
             try:
                 with _translated(self._path, writing=True):
                     _write_batch(self._fd, pieces, hashers, offset, writeback)
