@@ -919,7 +919,8 @@ class _Writer:
     meanwhile (see L{_write_until_empty}).
 
     So that a commit's C{fsync} has little left to wait for, the kernel is
-    asked to start writing the content back every L{_WRITEBACK_BYTES}, and
+    asked to start writing the content back in blocks of
+    L{_WRITEBACK_BYTES} (a batch late, and not while a sync runs), and
     each time the content crosses a multiple of L{_SYNC_BYTES} what is
     stored is made durable (C{fdatasync}) in another thread while writes go
     on.  The commit's C{fsync} still comes last: durability is decided
