@@ -80,7 +80,7 @@ _BATCH_PIECES = 1024
 #: blocks of this many bytes (counted from the start of the file), so that
 #: the C{fsync} of a commit finds little left to flush.  A block is asked for
 #: with the batch written after the one that completed it: asking can wait
-#: for the disk's queue, and the last write of a chunk should not.
+#: (for a journal commit), and the last write of a chunk should not.
 _WRITEBACK_BYTES = 8 << 20
 #: C{sync_file_range}'s flag to start writeback without waiting for it.
 _SYNC_FILE_RANGE_WRITE = 2
