@@ -307,9 +307,13 @@ class UploadStore:
             raise
         return Appender(self, name, upload_id, writer, Digest("sha256", "").hasher(), release)
 
-    async def _require(self, name: str, upload_id: str) -> None:
+    @staticmethod
+    def _check_id(upload_id: str) -> None:
         if not is_upload_id(upload_id):
             raise errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, detail=upload_id)
+
+    async def _require(self, name: str, upload_id: str) -> None:
+        self._check_id(upload_id)
         try:
             await self._driver.stat(layout.upload_started_at(name, upload_id))
         except PathNotFoundError:
@@ -339,8 +343,7 @@ class UploadStore:
         try:
             # Checked with the lock held: a request that held it may have
             # completed or cancelled the session.
-            if not is_upload_id(upload_id):
-                raise errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, detail=upload_id)
+            self._check_id(upload_id)
             path = layout.upload_data(name, upload_id)
             try:
                 # Data there means the session is there (see the module's

@@ -36,10 +36,17 @@ def send_stored(reader, request, length: int) -> Deferred:
     @return: a L{Deferred} that fires when every byte was sent (or the
         client went away), after the reader is closed.
     """
-    transport = request.channel.transport if request.channel else None
+    transport = _transport_of(request)
     if IFileSender.providedBy(reader) and isinstance(transport, FileDescriptor):
         return SocketCopyProducer(reader, request, transport, length).send()
     return ReaderProducer(reader, request, length).send()
+
+
+def _transport_of(request):
+    """
+    The transport of C{request}'s connection, or C{None} once it is gone.
+    """
+    return request.channel.transport if request.channel else None
 
 
 def _release(request, producer, reader) -> Deferred:
@@ -89,7 +96,7 @@ class ReaderProducer:
         @return: a L{Deferred} that fires when every byte was written (or the
             client went away), after the reader is closed.
         """
-        transport = self._request.channel.transport if self._request.channel else None
+        transport = _transport_of(self._request)
         if isinstance(transport, FileDescriptor):  # not TLS, which sends its own way
             self._transport = transport
             self._saved_send_limit = transport.SEND_LIMIT
@@ -136,7 +143,7 @@ class ReaderProducer:
         if not self._stopped:
             _log.failure("reading stored content failed", failure)
             # The status line is sent: all we can do is cut the response short.
-            transport = self._request.channel.transport if self._request.channel else None
+            transport = _transport_of(self._request)
             if transport is not None:
                 transport.abortConnection()
             self._finish()

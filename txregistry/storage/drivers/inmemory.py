@@ -334,18 +334,18 @@ class InMemoryDriver:
         closed or committed.
         """
         node: _Directory | _File | None = self._root
+        conflict = None
         for name in self._check(path):
             if isinstance(node, _File):
-                if not create:
-                    raise PathNotFoundError(path)
-                raise StorageError(path, f"a file is in the way of {path}")
+                conflict, node = f"a file is in the way of {path}", None
+                break
             node = node.children.get(name) if node is not None else None
         if isinstance(node, _Directory):
-            if not create:
-                raise PathNotFoundError(path)
-            raise StorageError(path, f"{path} is a directory")
-        if node is None and not create:
+            conflict = f"{path} is a directory"
+        if not create and (conflict is not None or node is None):
             raise PathNotFoundError(path)
+        if conflict is not None:
+            raise StorageError(path, conflict)
         return _Writer(self, path, node.content if append and node is not None else b"")
 
     @returns_deferred
