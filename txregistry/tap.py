@@ -8,6 +8,7 @@ from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
 
+from txregistry.allocator import keep_freed_memory
 from txregistry.config import ConfigError, load_config
 from txregistry.logs import make_observer, twistd_log_file
 from txregistry.service import RegistryService, check_resources
@@ -73,5 +74,6 @@ def makeService(options):
     """
     from twisted.internet import reactor
 
+    keep_freed_memory()
     return _TwistdRegistryService(options["configuration"], reactor, options.parent or {},
                                   options["configuration_path"])

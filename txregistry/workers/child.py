@@ -19,6 +19,7 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
+from txregistry.allocator import keep_freed_memory
 from txregistry.config import ConfigError, load_config
 from txregistry.logs import LEVELS
 from txregistry.workers.role import Worker
@@ -69,6 +70,7 @@ def run_worker(arguments) -> None:
         config = load_config(arguments.config, os.environ)
     except ConfigError as error:
         sys.exit(f"txregistry worker {arguments.index}: invalid configuration: {error}")
+    keep_freed_memory()
     link = _ParentLink(reactor)
     stdio = StandardIO(link)
 
