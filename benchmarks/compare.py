@@ -606,9 +606,9 @@ class Benchmark:
         layout, checked by its manifest digest; the median times.
         """
         copies = []
+        copy = os.path.join(self.workdir, f"pulled-{server.name}-{label}")
         for index, image in enumerate(data["images"]):
             reference = f"docker://{server.address}/bench/skopeo-{label}-{index}:latest"
-            copy = os.path.join(self.workdir, f"pulled-{server.name}-{label}")
             push = self._skopeo(server, f"oci:{image['layout']}:latest", reference,
                                 "--dest-tls-verify=false")
             pulled = self._skopeo(server, reference, f"oci:{copy}:latest",
@@ -914,7 +914,8 @@ def disk_bounds(results: dict) -> dict:
     push divided by the disk figure measured just before it), and per run
     the disk figure measured for txregistry divided by Distribution's
     monolithic push, with its median: the largest monolithic push ratio a
-    registry writing at the disk's speed could have shown.  Runs where something failed are left out.
+    registry writing at the disk's speed could have shown.  Runs where
+    something failed are left out.
     """
     def ratios(numerators: list, denominators: list) -> list:
         return [a / b for a, b in zip(numerators, denominators) if a is not None and b]
@@ -1150,7 +1151,7 @@ def parse_args(argv=None):
     unknown = set(args.only) - set(Benchmark.WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
-    if (args.runs < 1 or args.skopeo_copies < 1 or args.repositories < 1 or args.connections < 1 or args.threads < 1
+    if (min(args.runs, args.skopeo_copies, args.repositories, args.connections, args.threads) < 1
             or min(attrs.astuple(args.sizes)) <= 0):
         parser.error("runs, sizes, counts and durations must be positive")
     if args.sizes.image < 3 * KiB:

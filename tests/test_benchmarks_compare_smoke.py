@@ -278,8 +278,9 @@ class SummaryTests(SynchronousTestCase):
     def test_disk_bounds(self):
         """
         Each push as a share of the disk figure measured just before it
-        (in its own run, for its own server), and the disk figure measured for txregistry over Distribution's
-        monolithic push, run by run; failed runs are left out.
+        (in its own run, for its own server), and the disk figure measured
+        for txregistry over Distribution's monolithic push, run by run;
+        failed runs are left out.
         """
         bounds = self.compare.disk_bounds({
             "txregistry": {"disk_write": [400.0, 500.0, None],
